@@ -1,0 +1,801 @@
+//! The sans-IO ZMTP connection state machine.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::mechanism::null;
+use crate::message::Message;
+use crate::socket_type::SocketType;
+use crate::wire::frame::{encode_frame, encode_header};
+use crate::wire::{
+    Command, CommandError, FrameDecoder, FrameError, Greeting, GreetingError, MechanismName,
+    Metadata,
+};
+
+/// Frames at least this large are queued by reference for a vectored write
+/// instead of being copied into the batch buffer.
+const ZERO_COPY_THRESHOLD: usize = 8 * 1024;
+
+/// Settings for one connection, fixed when it starts.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Our socket type, announced in READY and checked against the peer's.
+    pub socket_type: SocketType,
+    /// Our routing id, announced as `Identity` by REQ, DEALER and ROUTER.
+    pub identity: Bytes,
+    /// Largest frame accepted from the peer; `None` for no limit.
+    pub max_msg_size: Option<u64>,
+    /// Close if the handshake has not finished in this time.
+    pub handshake_timeout: Option<Duration>,
+    /// Send a PING this often.
+    pub heartbeat_ivl: Option<Duration>,
+    /// Close if nothing arrives this long after a PING (defaults to the interval).
+    pub heartbeat_timeout: Option<Duration>,
+    /// TTL asked of the peer in our PINGs.
+    pub heartbeat_ttl: Option<Duration>,
+    /// Extra metadata properties (`X-…`) sent in READY.
+    pub metadata: Metadata,
+}
+
+impl Config {
+    /// Defaults for a socket type: no limits, libzmq's 30 s handshake timeout.
+    pub fn new(socket_type: SocketType) -> Self {
+        Config {
+            socket_type,
+            identity: Bytes::new(),
+            max_msg_size: None,
+            handshake_timeout: Some(Duration::from_secs(30)),
+            heartbeat_ivl: None,
+            heartbeat_timeout: None,
+            heartbeat_ttl: None,
+            metadata: Metadata::new(),
+        }
+    }
+}
+
+/// What we learnt about the peer in the handshake.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// The peer's socket type (`None` if it sent no `Socket-Type`, which libzmq tolerates).
+    pub socket_type: Option<SocketType>,
+    /// The peer's announced routing id (empty if none).
+    pub identity: Bytes,
+    /// Every property from the peer's READY.
+    pub metadata: Metadata,
+    /// The peer's ZMTP minor version: 0 for 3.0, 1 or more for 3.1.
+    pub zmtp_minor: u8,
+}
+
+impl PeerInfo {
+    pub(crate) fn from_ready(
+        ours: SocketType,
+        metadata: Metadata,
+        zmtp_minor: u8,
+    ) -> Result<PeerInfo, ConnectionError> {
+        let socket_type = match metadata.get("Socket-Type") {
+            None => None,
+            Some(name) => match SocketType::from_wire(name) {
+                Some(t) if ours.is_compatible(t) => Some(t),
+                _ => {
+                    return Err(ConnectionError::IncompatibleSocketType {
+                        ours,
+                        theirs: String::from_utf8_lossy(name).into_owned(),
+                    })
+                }
+            },
+        };
+        let identity = metadata.get("Identity").cloned().unwrap_or_default();
+        if identity.len() > 255 {
+            return Err(ConnectionError::Protocol("Identity longer than 255 bytes"));
+        }
+        Ok(PeerInfo {
+            socket_type,
+            identity,
+            metadata,
+            zmtp_minor,
+        })
+    }
+}
+
+/// Something the connection tells its driver. Poll with [`Connection::poll_event`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The handshake finished; messages may flow both ways.
+    Handshaken(PeerInfo),
+    /// A whole multipart message arrived.
+    Message(Message),
+    /// A ZMTP 3.1 SUBSCRIBE command arrived.
+    Subscribe(Bytes),
+    /// A ZMTP 3.1 CANCEL command arrived.
+    Cancel(Bytes),
+}
+
+/// Why a connection closed. Every variant except the timeouts is the peer's fault.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectionError {
+    /// Bad or unsupported greeting.
+    #[error(transparent)]
+    Greeting(#[from] GreetingError),
+    /// The peer uses another security mechanism.
+    #[error("security mechanism mismatch: we use {ours}, peer uses {theirs}")]
+    MechanismMismatch {
+        /// Ours.
+        ours: String,
+        /// The peer's.
+        theirs: String,
+    },
+    /// A frame was refused (too large, bad flags).
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// A command frame was malformed.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// The peer's socket type cannot talk to ours.
+    #[error("socket type {theirs} cannot connect to {ours}")]
+    IncompatibleSocketType {
+        /// Ours.
+        ours: SocketType,
+        /// The peer's `Socket-Type` value.
+        theirs: String,
+    },
+    /// The peer sent an ERROR command.
+    #[error("peer refused the handshake: {0}")]
+    PeerError(String),
+    /// A command that makes no sense now.
+    #[error("unexpected command during handshake: {0}")]
+    UnexpectedCommand(String),
+    /// Any other protocol violation.
+    #[error("protocol violation: {0}")]
+    Protocol(&'static str),
+    /// The handshake took longer than the configured timeout.
+    #[error("handshake timed out")]
+    HandshakeTimeout,
+    /// Nothing arrived in time after a heartbeat.
+    #[error("heartbeat timed out")]
+    HeartbeatTimeout,
+}
+
+enum State {
+    Greeting,
+    Handshake(Handshake),
+    Active,
+    Closed,
+}
+
+/// The handshake states of each mechanism.
+enum Handshake {
+    Null(null::ExpectReady),
+}
+
+/// Bytes waiting to be written: small frames batched in `tail`, large frame
+/// bodies kept as their own chunks so they are never copied.
+#[derive(Default)]
+struct Transmit {
+    chunks: VecDeque<Bytes>,
+    tail: BytesMut,
+}
+
+impl Transmit {
+    fn seal_tail(&mut self) {
+        if !self.tail.is_empty() {
+            self.chunks.push_back(self.tail.split().freeze());
+        }
+    }
+}
+
+/// One ZMTP 3.x connection, without I/O.
+///
+/// The driver owns the byte stream and a clock; the connection owns the
+/// protocol. Methods fall in three groups, and a driver calls them in this
+/// order each time it wakes:
+///
+/// * **input**, `handle_*`: [`handle_input`](Self::handle_input) with bytes
+///   read from the stream, [`handle_timeout`](Self::handle_timeout) when the
+///   deadline from [`poll_timeout`](Self::poll_timeout) passes, and
+///   [`send_message`](Self::send_message) /
+///   [`send_subscription`](Self::send_subscription) for the application's
+///   traffic (only once [`is_active`](Self::is_active));
+/// * **output**, `poll_*`: drain [`poll_event`](Self::poll_event) until
+///   `None`, write what [`transmit_slices`](Self::transmit_slices) offers and
+///   report it with [`advance_transmit`](Self::advance_transmit), then
+///   re-arm the timer from [`poll_timeout`](Self::poll_timeout);
+/// * **getters**: [`peer`](Self::peer), [`is_active`](Self::is_active).
+///
+/// Any `Err` from an input method is final: the driver should flush nothing
+/// more and close the stream.
+pub struct Connection {
+    config: Config,
+    state: State,
+    decoder: FrameDecoder,
+    events: VecDeque<Event>,
+    partial: Message,
+    out: Transmit,
+    peer: Option<PeerInfo>,
+    zmtp_minor: u8,
+    handshake_deadline: Option<Instant>,
+    next_ping: Option<Instant>,
+    ping_deadline: Option<Instant>,
+    ttl_deadline: Option<Instant>,
+}
+
+impl Connection {
+    /// Starts a connection; our greeting is queued for transmission at once.
+    pub fn new(config: Config, now: Instant) -> Self {
+        let mut out = Transmit::default();
+        Greeting::new(MechanismName::Null, false).encode(&mut out.tail);
+        Connection {
+            handshake_deadline: config.handshake_timeout.map(|t| now + t),
+            decoder: FrameDecoder::new(config.max_msg_size),
+            config,
+            state: State::Greeting,
+            events: VecDeque::new(),
+            partial: Message::new(),
+            out,
+            peer: None,
+            zmtp_minor: 1,
+            next_ping: None,
+            ping_deadline: None,
+            ttl_deadline: None,
+        }
+    }
+
+    /// Consumes whole greetings and frames from the front of `buf`, leaving a
+    /// partial one for next time. Decoded payloads are slices of `buf`.
+    pub fn handle_input(
+        &mut self,
+        buf: &mut BytesMut,
+        now: Instant,
+    ) -> Result<(), ConnectionError> {
+        let r = self.process_input(buf, now);
+        if r.is_err() {
+            self.state = State::Closed;
+        }
+        r
+    }
+
+    fn process_input(&mut self, buf: &mut BytesMut, now: Instant) -> Result<(), ConnectionError> {
+        loop {
+            match &self.state {
+                State::Closed => return Ok(()),
+                State::Greeting => {
+                    let Some(greeting) = Greeting::decode(buf)? else {
+                        return Ok(());
+                    };
+                    if greeting.mechanism != MechanismName::Null {
+                        return Err(ConnectionError::MechanismMismatch {
+                            ours: MechanismName::Null.display(),
+                            theirs: greeting.mechanism.display(),
+                        });
+                    }
+                    self.zmtp_minor = if greeting.is_zmtp31() {
+                        greeting.minor.max(1)
+                    } else {
+                        0
+                    };
+                    null::ready(
+                        self.config.socket_type,
+                        &self.config.identity,
+                        &self.config.metadata,
+                    )
+                    .encode(&mut self.out.tail);
+                    self.state = State::Handshake(Handshake::Null(null::ExpectReady {
+                        socket_type: self.config.socket_type,
+                    }));
+                }
+                State::Handshake(_) => {
+                    let Some(frame) = self.decoder.decode(buf)? else {
+                        return Ok(());
+                    };
+                    if !frame.command {
+                        return Err(ConnectionError::Protocol("message before handshake"));
+                    }
+                    let cmd = Command::parse(&frame.body)?;
+                    let State::Handshake(hs) = std::mem::replace(&mut self.state, State::Closed)
+                    else {
+                        unreachable!("matched above")
+                    };
+                    let peer = match hs {
+                        Handshake::Null(s) => s.handle(cmd, self.zmtp_minor)?,
+                    };
+                    self.state = State::Active;
+                    self.handshake_deadline = None;
+                    self.next_ping = self.config.heartbeat_ivl.map(|ivl| now + ivl);
+                    self.peer = Some(peer.clone());
+                    self.events.push_back(Event::Handshaken(peer));
+                }
+                State::Active => return self.process_frames(buf, now),
+            }
+        }
+    }
+
+    fn process_frames(&mut self, buf: &mut BytesMut, now: Instant) -> Result<(), ConnectionError> {
+        let mut any = false;
+        while let Some(frame) = self.decoder.decode(buf)? {
+            any = true;
+            if !frame.command {
+                self.ttl_deadline = None;
+                self.partial.push(frame.body);
+                if !frame.more {
+                    let msg = std::mem::take(&mut self.partial);
+                    self.events.push_back(Event::Message(msg));
+                }
+                continue;
+            }
+            match Command::parse(&frame.body)? {
+                Command::Ping { ttl_ds, context } => {
+                    Command::Pong(context).encode(&mut self.out.tail);
+                    if ttl_ds > 0 {
+                        self.ttl_deadline =
+                            Some(now + Duration::from_millis(u64::from(ttl_ds) * 100));
+                    }
+                    continue;
+                }
+                Command::Subscribe(t) => self.events.push_back(Event::Subscribe(t)),
+                Command::Cancel(t) => self.events.push_back(Event::Cancel(t)),
+                Command::Error(reason) => {
+                    return Err(ConnectionError::PeerError(
+                        String::from_utf8_lossy(&reason).into_owned(),
+                    ))
+                }
+                Command::Ready(_) => {
+                    return Err(ConnectionError::Protocol("READY after handshake"))
+                }
+                // PONG only proves liveness; unknown commands are dropped as libzmq does.
+                Command::Pong(_) | Command::Other { .. } => {}
+            }
+            self.ttl_deadline = None;
+        }
+        if any {
+            // Any traffic answers our outstanding PING.
+            self.ping_deadline = None;
+        }
+        Ok(())
+    }
+
+    /// Queues a message for transmission. Call only when [`is_active`](Self::is_active).
+    pub fn send_message(&mut self, msg: &Message) {
+        let last = msg.len().saturating_sub(1);
+        for (i, frame) in msg.iter().enumerate() {
+            self.push_frame(i != last, frame);
+        }
+    }
+
+    fn push_frame(&mut self, more: bool, body: &Bytes) {
+        if body.len() >= ZERO_COPY_THRESHOLD {
+            encode_header(&mut self.out.tail, more, false, body.len());
+            self.out.seal_tail();
+            self.out.chunks.push_back(body.clone());
+        } else {
+            encode_frame(&mut self.out.tail, more, false, body);
+        }
+    }
+
+    /// Queues a subscription (or cancellation) in the form the peer expects:
+    /// a SUBSCRIBE/CANCEL command for ZMTP 3.1, a `0x01`/`0x00`-prefixed
+    /// message for 3.0.
+    pub fn send_subscription(&mut self, subscribe: bool, topic: &Bytes) {
+        if self.zmtp_minor >= 1 {
+            let cmd = if subscribe {
+                Command::Subscribe(topic.clone())
+            } else {
+                Command::Cancel(topic.clone())
+            };
+            cmd.encode(&mut self.out.tail);
+        } else {
+            let mut body = Vec::with_capacity(topic.len() + 1);
+            body.push(u8::from(subscribe));
+            body.extend_from_slice(topic);
+            encode_frame(&mut self.out.tail, false, false, &body);
+        }
+    }
+
+    /// Handles the passing of the deadline returned by [`poll_timeout`](Self::poll_timeout).
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), ConnectionError> {
+        if self.handshake_deadline.is_some_and(|d| now >= d) {
+            self.state = State::Closed;
+            return Err(ConnectionError::HandshakeTimeout);
+        }
+        if self.ping_deadline.is_some_and(|d| now >= d)
+            || self.ttl_deadline.is_some_and(|d| now >= d)
+        {
+            self.state = State::Closed;
+            return Err(ConnectionError::HeartbeatTimeout);
+        }
+        if let (Some(next), Some(ivl)) = (self.next_ping, self.config.heartbeat_ivl) {
+            if now >= next {
+                let ttl_ds = self
+                    .config
+                    .heartbeat_ttl
+                    .map(|t| (t.as_millis() / 100).min(u128::from(u16::MAX)) as u16)
+                    .unwrap_or(0);
+                Command::Ping {
+                    ttl_ds,
+                    context: Bytes::new(),
+                }
+                .encode(&mut self.out.tail);
+                self.next_ping = Some(now + ivl);
+                if self.ping_deadline.is_none() {
+                    self.ping_deadline = Some(now + self.config.heartbeat_timeout.unwrap_or(ivl));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.handshake_deadline,
+            self.next_ping,
+            self.ping_deadline,
+            self.ttl_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Fills `dst` with the bytes waiting to be written, in order, and returns
+    /// how many slices were filled. Pass them to a vectored write.
+    pub fn transmit_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        for chunk in &self.out.chunks {
+            if n == dst.len() {
+                return n;
+            }
+            dst[n] = IoSlice::new(chunk);
+            n += 1;
+        }
+        if n < dst.len() && !self.out.tail.is_empty() {
+            dst[n] = IoSlice::new(&self.out.tail);
+            n += 1;
+        }
+        n
+    }
+
+    /// Bytes waiting to be written.
+    pub fn transmit_len(&self) -> usize {
+        self.out.chunks.iter().map(Bytes::len).sum::<usize>() + self.out.tail.len()
+    }
+
+    /// True when nothing is waiting to be written.
+    pub fn transmit_is_empty(&self) -> bool {
+        self.out.chunks.is_empty() && self.out.tail.is_empty()
+    }
+
+    /// Marks `n` bytes of what [`transmit_slices`](Self::transmit_slices) offered as written.
+    pub fn advance_transmit(&mut self, mut n: usize) {
+        while n > 0 {
+            let Some(front) = self.out.chunks.front_mut() else {
+                let k = n.min(self.out.tail.len());
+                self.out.tail.advance(k);
+                return;
+            };
+            if n >= front.len() {
+                n -= front.len();
+                self.out.chunks.pop_front();
+            } else {
+                front.advance(n);
+                return;
+            }
+        }
+    }
+
+    /// True once the handshake is done and until the connection fails.
+    pub fn is_active(&self) -> bool {
+        matches!(self.state, State::Active)
+    }
+
+    /// The peer, once the handshake is done.
+    pub fn peer(&self) -> Option<&PeerInfo> {
+        self.peer.as_ref()
+    }
+
+    /// The peer's ZMTP minor version (1 until the greeting says otherwise).
+    pub fn zmtp_minor(&self) -> u8 {
+        self.zmtp_minor
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::frame::FLAG_COMMAND;
+
+    /// Takes everything `c` wants to write.
+    fn drain(c: &mut Connection) -> BytesMut {
+        let mut wire = BytesMut::new();
+        loop {
+            let mut slices = [IoSlice::new(&[]); 4];
+            let n = c.transmit_slices(&mut slices);
+            if n == 0 {
+                return wire;
+            }
+            let len: usize = slices[..n].iter().map(|s| s.len()).sum();
+            for s in &slices[..n] {
+                wire.extend_from_slice(s);
+            }
+            c.advance_transmit(len);
+        }
+    }
+
+    /// An in-memory pair with a virtual clock.
+    struct Pair {
+        a: Connection,
+        b: Connection,
+        now: Instant,
+    }
+
+    impl Pair {
+        fn new(a: Config, b: Config) -> Pair {
+            let now = Instant::now();
+            Pair {
+                a: Connection::new(a, now),
+                b: Connection::new(b, now),
+                now,
+            }
+        }
+
+        fn of(a: SocketType, b: SocketType) -> Pair {
+            Pair::new(Config::new(a), Config::new(b))
+        }
+
+        /// Moves bytes both ways until quiet; returns the first error.
+        fn drive(&mut self) -> Result<(), ConnectionError> {
+            for _ in 0..10 {
+                let mut ab = drain(&mut self.a);
+                let mut ba = drain(&mut self.b);
+                if ab.is_empty() && ba.is_empty() {
+                    break;
+                }
+                self.b.handle_input(&mut ab, self.now)?;
+                self.a.handle_input(&mut ba, self.now)?;
+            }
+            Ok(())
+        }
+
+        fn advance(
+            &mut self,
+            d: Duration,
+        ) -> (Result<(), ConnectionError>, Result<(), ConnectionError>) {
+            self.now += d;
+            (
+                self.a.handle_timeout(self.now),
+                self.b.handle_timeout(self.now),
+            )
+        }
+    }
+
+    fn events(c: &mut Connection) -> Vec<Event> {
+        std::iter::from_fn(|| c.poll_event()).collect()
+    }
+
+    fn peer_greeting(mechanism: &[u8], minor: u8) -> BytesMut {
+        let mut g = vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3, minor];
+        let mut mech = [0u8; 20];
+        mech[..mechanism.len()].copy_from_slice(mechanism);
+        g.extend_from_slice(&mech);
+        g.extend_from_slice(&[0u8; 32]);
+        BytesMut::from(&g[..])
+    }
+
+    #[test]
+    fn null_handshake_and_messages() {
+        let mut cfg = Config::new(SocketType::Dealer);
+        cfg.identity = Bytes::from_static(b"me");
+        let mut p = Pair::new(cfg, Config::new(SocketType::Router));
+        p.drive().unwrap();
+        assert!(p.a.is_active() && p.b.is_active());
+        let Event::Handshaken(peer) = p.b.poll_event().unwrap() else {
+            panic!()
+        };
+        assert_eq!(peer.socket_type, Some(SocketType::Dealer));
+        assert_eq!(&peer.identity[..], b"me");
+        assert_eq!(peer.zmtp_minor, 1);
+        let Event::Handshaken(peer) = p.a.poll_event().unwrap() else {
+            panic!()
+        };
+        assert_eq!(peer.socket_type, Some(SocketType::Router));
+
+        let big = Bytes::from(vec![7u8; 100_000]);
+        p.a.send_message(&Message::from(["a", "", "c"]));
+        let mut m = Message::from(big.clone());
+        m.push_front("head");
+        p.a.send_message(&m);
+        p.drive().unwrap();
+        assert_eq!(
+            events(&mut p.b),
+            [
+                Event::Message(Message::from(["a", "", "c"])),
+                Event::Message(m)
+            ]
+        );
+    }
+
+    #[test]
+    fn any_input_chunking_gives_the_same_events() {
+        let mut p = Pair::of(SocketType::Push, SocketType::Pull);
+        p.drive().unwrap();
+        events(&mut p.b);
+        for i in 0..50u32 {
+            p.a.send_message(&Message::from(
+                vec![i.to_be_bytes().to_vec(), vec![1; i as usize * 20]]
+                    .into_iter()
+                    .map(Bytes::from)
+                    .collect::<Vec<_>>(),
+            ));
+        }
+        let wire = drain(&mut p.a);
+        for chunk in [1, 2, 7, 300, wire.len()] {
+            let mut fresh = Pair::of(SocketType::Push, SocketType::Pull);
+            fresh.drive().unwrap();
+            events(&mut fresh.b);
+            let mut buf = BytesMut::new();
+            let mut got = vec![];
+            for piece in wire.chunks(chunk) {
+                buf.extend_from_slice(piece);
+                fresh.b.handle_input(&mut buf, fresh.now).unwrap();
+                got.extend(events(&mut fresh.b));
+            }
+            assert_eq!(got.len(), 50, "chunk {chunk}");
+            for (i, e) in got.iter().enumerate() {
+                let Event::Message(m) = e else { panic!() };
+                assert_eq!(&m[0][..], &(i as u32).to_be_bytes());
+                assert_eq!(m[1].len(), i * 20);
+            }
+        }
+    }
+
+    #[test]
+    fn incompatible_socket_types_close() {
+        let mut p = Pair::of(SocketType::Push, SocketType::Push);
+        assert!(matches!(
+            p.drive(),
+            Err(ConnectionError::IncompatibleSocketType {
+                ours: SocketType::Push,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn bad_input_closes() {
+        let now = Instant::now();
+        let new = || Connection::new(Config::new(SocketType::Pull), now);
+        let cases: Vec<(BytesMut, fn(&ConnectionError) -> bool)> = vec![
+            (BytesMut::from(&b"GET / HTTP/1.1\r\n"[..]), |e| {
+                matches!(e, ConnectionError::Greeting(GreetingError::Zmtp10))
+            }),
+            // A ZMTP 1.0 identity frame: length 1, flags 0.
+            (BytesMut::from(&b"\x01\x00"[..]), |e| {
+                matches!(e, ConnectionError::Greeting(_))
+            }),
+            (peer_greeting(b"CURVE", 1), |e| {
+                matches!(e, ConnectionError::MechanismMismatch { .. })
+            }),
+            (
+                {
+                    let mut g = peer_greeting(b"NULL", 1);
+                    g.extend_from_slice(b"\x00\x05hello");
+                    g
+                },
+                |e| matches!(e, ConnectionError::Protocol(_)),
+            ),
+            (
+                {
+                    let mut g = peer_greeting(b"NULL", 1);
+                    g.extend_from_slice(&[FLAG_COMMAND, 2, 9, b'x']);
+                    g
+                },
+                |e| matches!(e, ConnectionError::Command(_)),
+            ),
+            (
+                {
+                    let mut g = peer_greeting(b"NULL", 1);
+                    g.extend_from_slice(b"\x04\x0a\x05ERROR\x03400");
+                    g
+                },
+                |e| matches!(e, ConnectionError::PeerError(r) if r == "400"),
+            ),
+        ];
+        for (mut input, check) in cases {
+            let mut c = new();
+            let err = c.handle_input(&mut input, now).unwrap_err();
+            assert!(check(&err), "{err:?}");
+            assert!(!c.is_active());
+            // A closed connection ignores further input.
+            c.handle_input(&mut BytesMut::from(&b"more"[..]), now)
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn oversized_frame_is_refused_without_allocating() {
+        let mut cfg = Config::new(SocketType::Pull);
+        cfg.max_msg_size = Some(1000);
+        let mut p = Pair::new(Config::new(SocketType::Push), cfg);
+        p.drive().unwrap();
+        let mut wire = BytesMut::from(&b"\x02\x40\x00\x00\x00\x00\x00\x00\x00"[..]);
+        assert!(matches!(
+            p.b.handle_input(&mut wire, p.now),
+            Err(ConnectionError::Frame(FrameError::TooLarge { .. }))
+        ));
+    }
+
+    #[test]
+    fn zmtp30_peer_gets_message_form_subscriptions() {
+        let now = Instant::now();
+        let mut c = Connection::new(Config::new(SocketType::Sub), now);
+        let mut input = peer_greeting(b"NULL", 0);
+        c.handle_input(&mut input, now).unwrap();
+        let mut ready = BytesMut::new();
+        null::ready(SocketType::Pub, &Bytes::new(), &Metadata::new()).encode(&mut ready);
+        c.handle_input(&mut ready, now).unwrap();
+        assert!(c.is_active());
+        assert_eq!(c.zmtp_minor(), 0);
+        drain(&mut c);
+        c.send_subscription(true, &Bytes::from_static(b"A"));
+        assert_eq!(&drain(&mut c)[..], b"\x00\x02\x01A");
+    }
+
+    #[test]
+    fn handshake_timeout() {
+        let mut cfg = Config::new(SocketType::Pair);
+        cfg.handshake_timeout = Some(Duration::from_secs(1));
+        let now = Instant::now();
+        let mut c = Connection::new(cfg, now);
+        assert_eq!(c.poll_timeout(), Some(now + Duration::from_secs(1)));
+        c.handle_timeout(now + Duration::from_millis(999)).unwrap();
+        assert_eq!(
+            c.handle_timeout(now + Duration::from_secs(1)),
+            Err(ConnectionError::HandshakeTimeout)
+        );
+    }
+
+    #[test]
+    fn heartbeats_ping_pong_and_timeout() {
+        let mut cfg = Config::new(SocketType::Pair);
+        cfg.heartbeat_ivl = Some(Duration::from_secs(1));
+        cfg.heartbeat_ttl = Some(Duration::from_secs(5));
+        let mut p = Pair::new(cfg, Config::new(SocketType::Pair));
+        p.drive().unwrap();
+        let (a, b) = p.advance(Duration::from_secs(1));
+        a.unwrap();
+        b.unwrap();
+        // a sent PING with TTL 50 ds, b answers PONG; nothing times out.
+        let ping = drain(&mut p.a);
+        assert_eq!(&ping[..], b"\x04\x07\x04PING\x00\x32");
+        p.b.handle_input(&mut ping.clone(), p.now).unwrap();
+        let mut pong = drain(&mut p.b);
+        assert_eq!(&pong[..], b"\x04\x05\x04PONG");
+        p.a.handle_input(&mut pong, p.now).unwrap();
+        // b now expects traffic within 5 s; a's timer is answered.
+        assert_eq!(p.b.poll_timeout(), Some(p.now + Duration::from_secs(5)));
+        // Now a's peer goes silent: the next PING goes unanswered.
+        p.now += Duration::from_secs(1);
+        p.a.handle_timeout(p.now).unwrap();
+        drain(&mut p.a);
+        p.now += Duration::from_millis(999);
+        p.a.handle_timeout(p.now).unwrap();
+        drain(&mut p.a);
+        p.now += Duration::from_millis(1);
+        assert_eq!(
+            p.a.handle_timeout(p.now),
+            Err(ConnectionError::HeartbeatTimeout)
+        );
+        // b's TTL from the PING expires too.
+        p.now += Duration::from_secs(5);
+        assert_eq!(
+            p.b.handle_timeout(p.now),
+            Err(ConnectionError::HeartbeatTimeout)
+        );
+    }
+}
