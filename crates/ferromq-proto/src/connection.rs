@@ -489,6 +489,18 @@ impl Connection {
         }
     }
 
+    /// How many more bytes `buf` (the unread input) needs before the next
+    /// greeting or frame is whole: a hint for sizing the read buffer. Frames
+    /// announced by the peer count in full, so cap the hint by what has
+    /// really arrived before allocating for it.
+    pub fn read_hint(&self, buf: &[u8]) -> usize {
+        match self.state {
+            State::Greeting => crate::wire::GREETING_LEN.saturating_sub(buf.len()),
+            State::Handshake(_) | State::Active => self.decoder.bytes_needed(buf),
+            State::Closed => 0,
+        }
+    }
+
     /// True once the handshake is done and until the connection fails.
     pub fn is_active(&self) -> bool {
         matches!(self.state, State::Active)

@@ -1,0 +1,350 @@
+//! The two front types, [`Socket`] (blocking) and [`AsyncSocket`], over one core.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferromq_proto::{Message, SocketType};
+
+use crate::context::Context;
+use crate::error::{Error, Result, SendError};
+use crate::socket::core::SocketCore;
+
+/// Owns the socket: dropping the last handle closes it.
+struct Handle {
+    core: Arc<SocketCore>,
+    // Keeps the I/O threads alive while the socket lingers.
+    _ctx: Context,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.core.close();
+    }
+}
+
+/// Methods shared by both APIs: endpoints and options.
+macro_rules! common_methods {
+    () => {
+        /// The socket's type.
+        pub fn socket_type(&self) -> SocketType {
+            self.h.core.kind
+        }
+
+        /// Binds to an endpoint, e.g. `tcp://*:5555` or `tcp://127.0.0.1:*`
+        /// (an ephemeral port; see [`last_endpoint`](Self::last_endpoint)).
+        /// Fails at once if the address is malformed or in use.
+        pub fn bind(&self, endpoint: &str) -> Result<()> {
+            self.h.core.bind(endpoint)
+        }
+
+        /// Connects to an endpoint. Returns at once: the connection is made in
+        /// the background, retried forever with backoff, and messages queue
+        /// (up to the high-water mark) until it is up.
+        pub fn connect(&self, endpoint: &str) -> Result<()> {
+            self.h.core.connect(endpoint)
+        }
+
+        /// Stops listening on an endpoint (as [`last_endpoint`](Self::last_endpoint)
+        /// reported it) and closes the connections accepted through it.
+        pub fn unbind(&self, endpoint: &str) -> Result<()> {
+            self.h.core.unbind(endpoint)
+        }
+
+        /// Stops connecting to an endpoint and drops what was queued for it.
+        pub fn disconnect(&self, endpoint: &str) -> Result<()> {
+            self.h.core.disconnect(endpoint)
+        }
+
+        /// The last endpoint bound or connected, with wildcards resolved
+        /// (`tcp://127.0.0.1:49152`).
+        pub fn last_endpoint(&self) -> String {
+            self.h.core.state.lock().last_endpoint.clone()
+        }
+
+        /// Per-peer limit of queued outgoing messages (default 1000; 0 = none).
+        pub fn set_sndhwm(&self, hwm: usize) {
+            self.h.core.state.lock().opts.sndhwm = hwm;
+        }
+
+        /// Per-peer limit of queued incoming messages (default 1000; 0 = none).
+        pub fn set_rcvhwm(&self, hwm: usize) {
+            self.h.core.state.lock().opts.rcvhwm = hwm;
+        }
+
+        /// The send high-water mark.
+        pub fn sndhwm(&self) -> usize {
+            self.h.core.state.lock().opts.sndhwm
+        }
+
+        /// The receive high-water mark.
+        pub fn rcvhwm(&self) -> usize {
+            self.h.core.state.lock().opts.rcvhwm
+        }
+
+        /// How long a send may wait for room; `None` (default) waits forever,
+        /// zero never waits. On expiry the send fails with [`Error::WouldBlock`].
+        pub fn set_sndtimeo(&self, t: Option<Duration>) {
+            self.h.core.state.lock().opts.sndtimeo = t;
+        }
+
+        /// How long a receive may wait; `None` (default) waits forever.
+        pub fn set_rcvtimeo(&self, t: Option<Duration>) {
+            self.h.core.state.lock().opts.rcvtimeo = t;
+        }
+
+        /// How long queued messages may still be sent after the socket is
+        /// closed; `None` waits forever, as libzmq does. Default: 30 s
+        /// ([`DEFAULT_LINGER`](crate::DEFAULT_LINGER)).
+        pub fn set_linger(&self, t: Option<Duration>) {
+            self.h.core.state.lock().opts.linger = t;
+        }
+
+        /// The linger time.
+        pub fn linger(&self) -> Option<Duration> {
+            self.h.core.state.lock().opts.linger
+        }
+
+        /// The routing id announced to peers (1–255 bytes, not starting with a
+        /// zero byte; ROUTER peers address this socket by it). Applies to
+        /// connections made afterwards.
+        pub fn set_routing_id(&self, id: impl Into<Bytes>) -> Result<()> {
+            let id = id.into();
+            if id.is_empty() || id.len() > 255 || id[0] == 0 {
+                return Err(Error::InvalidOption(
+                    "routing id must be 1-255 bytes not starting with 0",
+                ));
+            }
+            self.h.core.state.lock().opts.routing_id = id;
+            Ok(())
+        }
+
+        /// The routing id set with [`set_routing_id`](Self::set_routing_id).
+        pub fn routing_id(&self) -> Bytes {
+            self.h.core.state.lock().opts.routing_id.clone()
+        }
+
+        /// ROUTER: fail sends to unknown peers with [`Error::HostUnreachable`]
+        /// and to full ones with [`Error::WouldBlock`], instead of dropping them.
+        pub fn set_router_mandatory(&self, on: bool) {
+            self.h.core.state.lock().opts.router_mandatory = on;
+        }
+
+        /// ROUTER: a new peer announcing a routing id in use takes it over
+        /// (default: the newcomer is refused).
+        pub fn set_router_handover(&self, on: bool) {
+            self.h.core.state.lock().opts.router_handover = on;
+        }
+
+        /// Largest frame accepted from a peer; a larger one closes that
+        /// connection. `None` (default): no limit.
+        pub fn set_max_msg_size(&self, max: Option<u64>) {
+            self.h.core.state.lock().opts.max_msg_size = max;
+        }
+
+        /// Wait before reconnecting (default 100 ms); `None` never reconnects.
+        pub fn set_reconnect_ivl(&self, ivl: Option<Duration>) {
+            self.h.core.state.lock().opts.reconnect_ivl = ivl;
+        }
+
+        /// Upper bound for exponential reconnect backoff (default zero: no backoff).
+        pub fn set_reconnect_ivl_max(&self, max: Duration) {
+            self.h.core.state.lock().opts.reconnect_ivl_max = max;
+        }
+
+        /// Close connections whose handshake takes longer (default 30 s; `None`: never).
+        pub fn set_handshake_ivl(&self, t: Option<Duration>) {
+            self.h.core.state.lock().opts.handshake_ivl = t;
+        }
+
+        /// Send a ZMTP PING this often (default: never).
+        pub fn set_heartbeat_ivl(&self, t: Option<Duration>) {
+            self.h.core.state.lock().opts.heartbeat_ivl = t;
+        }
+
+        /// Close a connection if nothing arrives this long after a PING
+        /// (default: the heartbeat interval).
+        pub fn set_heartbeat_timeout(&self, t: Option<Duration>) {
+            self.h.core.state.lock().opts.heartbeat_timeout = t;
+        }
+
+        /// TTL asked of peers in our PINGs.
+        pub fn set_heartbeat_ttl(&self, t: Option<Duration>) {
+            self.h.core.state.lock().opts.heartbeat_ttl = t;
+        }
+
+        /// Queue messages only to peers whose connection is up (default off).
+        pub fn set_immediate(&self, on: bool) {
+            self.h.core.state.lock().opts.immediate = on;
+        }
+
+        /// Allow IPv6: `tcp://*:p` binds dual-stack `::` (default off).
+        pub fn set_ipv6(&self, on: bool) {
+            self.h.core.state.lock().opts.ipv6 = on;
+        }
+
+        /// Sends without waiting; [`Error::WouldBlock`] if no peer has room.
+        pub fn try_send(&self, msg: impl Into<Message>) -> Result<(), SendError> {
+            self.h.core.try_send(msg.into())
+        }
+
+        /// Receives without waiting; [`Error::WouldBlock`] if nothing is queued.
+        pub fn try_recv(&self) -> Result<Message> {
+            self.h.core.try_recv()
+        }
+    };
+}
+
+/// A ZeroMQ socket with a blocking API, for plain threads.
+///
+/// `Socket` is `Send + Sync` and cheap to clone (clones share the socket), so
+/// one thread may send while another receives. Calls park the thread; they
+/// never run an async runtime, so they also work inside one (though a
+/// blocked call then blocks that worker thread: prefer [`AsyncSocket`] there).
+/// The socket closes when its last clone is dropped.
+#[derive(Clone)]
+pub struct Socket {
+    h: Arc<Handle>,
+}
+
+/// A ZeroMQ socket with an async API, for tokio tasks.
+///
+/// Like [`Socket`], it is `Send + Sync` and cheap to clone; any number of
+/// tasks may share it, one sending while another receives. A call that would
+/// block suspends only its task.
+#[derive(Clone)]
+pub struct AsyncSocket {
+    h: Arc<Handle>,
+}
+
+impl Socket {
+    pub(crate) fn from_core(ctx: Context, core: Arc<SocketCore>) -> Socket {
+        Socket {
+            h: Arc::new(Handle { core, _ctx: ctx }),
+        }
+    }
+
+    common_methods!();
+
+    /// Sends a message, waiting up to the send timeout for room.
+    ///
+    /// On failure the message comes back inside the [`SendError`].
+    pub fn send(&self, msg: impl Into<Message>) -> Result<(), SendError> {
+        let core = &self.h.core;
+        let timeout = core.state.lock().opts.sndtimeo;
+        let mut msg = Some(msg.into());
+        core.wait_blocking(
+            &core.writable,
+            timeout,
+            || match core.try_send(msg.take().expect("message present until sent")) {
+                Err(e) if matches!(e.error, Error::WouldBlock) => {
+                    msg = Some(e.message);
+                    Err(None)
+                }
+                Err(e) => Err(Some(e)),
+                Ok(()) => Ok(()),
+            },
+            Option::is_none,
+        )
+        .map_err(|e| {
+            e.unwrap_or_else(|| SendError::new(Error::WouldBlock, msg.take().unwrap_or_default()))
+        })
+    }
+
+    /// Receives a message, waiting up to the receive timeout.
+    pub fn recv(&self) -> Result<Message> {
+        let core = &self.h.core;
+        let timeout = core.state.lock().opts.rcvtimeo;
+        core.wait_blocking(
+            &core.readable,
+            timeout,
+            || core.try_recv(),
+            |e| matches!(e, Error::WouldBlock),
+        )
+    }
+
+    /// The same socket with the async API.
+    pub fn into_async(self) -> AsyncSocket {
+        AsyncSocket { h: self.h }
+    }
+
+    /// Closes the socket now (as dropping the last clone would).
+    /// Queued messages are still sent within the linger time.
+    pub fn close(self) {
+        self.h.core.close();
+    }
+}
+
+impl AsyncSocket {
+    common_methods!();
+
+    /// Sends a message, waiting up to the send timeout for room.
+    ///
+    /// Cancel safety: if the future is dropped, the message was either queued
+    /// whole or not at all (and is then lost with the future).
+    pub async fn send(&self, msg: impl Into<Message>) -> Result<(), SendError> {
+        let core = &self.h.core;
+        let timeout = core.state.lock().opts.sndtimeo;
+        let mut msg = Some(msg.into());
+        let r = core
+            .wait_async(
+                &core.writable,
+                timeout,
+                || match core.try_send(msg.take().expect("message present until sent")) {
+                    Err(e) if matches!(e.error, Error::WouldBlock) => {
+                        msg = Some(e.message);
+                        Err(None)
+                    }
+                    Err(e) => Err(Some(e)),
+                    Ok(()) => Ok(()),
+                },
+                Option::is_none,
+            )
+            .await;
+        r.map_err(|e| {
+            e.unwrap_or_else(|| SendError::new(Error::WouldBlock, msg.take().unwrap_or_default()))
+        })
+    }
+
+    /// Receives a message, waiting up to the receive timeout.
+    ///
+    /// Cancel safety: dropping the future loses no message; a message is
+    /// taken off the queue only in the poll that returns it.
+    pub async fn recv(&self) -> Result<Message> {
+        let core = &self.h.core;
+        let timeout = core.state.lock().opts.rcvtimeo;
+        core.wait_async(
+            &core.readable,
+            timeout,
+            || core.try_recv(),
+            |e| matches!(e, Error::WouldBlock),
+        )
+        .await
+    }
+
+    /// The same socket with the blocking API.
+    pub fn into_blocking(self) -> Socket {
+        Socket { h: self.h }
+    }
+
+    /// Closes the socket now. Queued messages are still sent within the linger time.
+    pub fn close(self) {
+        self.h.core.close();
+    }
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("type", &self.h.core.kind)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for AsyncSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncSocket")
+            .field("type", &self.h.core.kind)
+            .finish()
+    }
+}

@@ -1,0 +1,152 @@
+//! The context: the I/O runtime that every socket of it shares.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use event_listener::{Event, Listener};
+use ferromq_proto::SocketType;
+use tokio::runtime::{Handle, Runtime};
+
+use crate::error::Result;
+use crate::socket::core::SocketCore;
+use crate::{AsyncSocket, Socket};
+
+/// A ZeroMQ context: owns the background I/O threads that run connections.
+///
+/// Sockets keep their context alive. When the last handle to a context (the
+/// `Context` and every socket made from it) is dropped, the drop waits for
+/// each closed socket's queued messages to be flushed, up to its linger time,
+/// then stops the I/O threads, like `zmq_ctx_term`.
+///
+/// ```
+/// let ctx = ferromq::Context::new();
+/// let push = ctx.socket(ferromq::SocketType::Push).unwrap();
+/// let pull = ctx.socket(ferromq::SocketType::Pull).unwrap();
+/// pull.bind("tcp://127.0.0.1:*").unwrap();
+/// push.connect(&pull.last_endpoint()).unwrap();
+/// push.send("hello").unwrap();
+/// assert_eq!(&pull.recv().unwrap()[0][..], b"hello");
+/// ```
+#[derive(Clone)]
+pub struct Context {
+    pub(crate) inner: Arc<ContextInner>,
+}
+
+pub(crate) struct ContextInner {
+    rt: Option<Runtime>,
+    pub shared: Arc<Shared>,
+}
+
+/// What background tasks hold: the runtime handle and the live-task count.
+pub(crate) struct Shared {
+    pub handle: Handle,
+    tasks: AtomicUsize,
+    idle: Event,
+}
+
+struct TaskGuard(Arc<Shared>);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        if self.0.tasks.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify(usize::MAX);
+        }
+    }
+}
+
+impl Shared {
+    /// Spawns a background task that [`Context`]'s drop waits for.
+    pub fn spawn<F>(self: &Arc<Self>, fut: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.fetch_add(1, Ordering::AcqRel);
+        let guard = TaskGuard(self.clone());
+        self.handle.spawn(async move {
+            let _guard = guard;
+            fut.await;
+        });
+    }
+
+    fn wait_idle(&self) {
+        loop {
+            if self.tasks.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            let l = self.idle.listen();
+            if self.tasks.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            l.wait();
+        }
+    }
+}
+
+impl Context {
+    /// A context with one I/O thread (libzmq's default).
+    pub fn new() -> Context {
+        Context::with_io_threads(1)
+    }
+
+    /// A context with `n` I/O threads (at least one).
+    pub fn with_io_threads(n: usize) -> Context {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n.max(1))
+            .thread_name("ferromq-io")
+            .enable_io()
+            .enable_time()
+            .build()
+            .expect("failed to start the I/O runtime");
+        let shared = Arc::new(Shared {
+            handle: rt.handle().clone(),
+            tasks: AtomicUsize::new(0),
+            idle: Event::new(),
+        });
+        Context {
+            inner: Arc::new(ContextInner {
+                rt: Some(rt),
+                shared,
+            }),
+        }
+    }
+
+    /// A new socket with the blocking API.
+    pub fn socket(&self, kind: SocketType) -> Result<Socket> {
+        Ok(Socket::from_core(
+            self.clone(),
+            SocketCore::new(kind, self.inner.shared.clone()),
+        ))
+    }
+
+    /// A new socket with the async API.
+    pub fn async_socket(&self, kind: SocketType) -> Result<AsyncSocket> {
+        Ok(self.socket(kind)?.into_async())
+    }
+}
+
+impl Default for Context {
+    fn default() -> Self {
+        Context::new()
+    }
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("tasks", &self.inner.shared.tasks.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Drop for ContextInner {
+    fn drop(&mut self) {
+        // Every socket is closed by now (each holds the context); wait for
+        // their drivers to flush within linger, then stop the I/O threads
+        // without blocking, so this works inside an async runtime too.
+        self.shared.wait_idle();
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}

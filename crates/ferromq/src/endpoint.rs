@@ -1,0 +1,179 @@
+//! Endpoint strings: `transport://address`.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A parsed endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `tcp://host:port`. For bind, `host` may be `*` (all interfaces) and the
+    /// port `*` or `0` (the OS picks one).
+    Tcp {
+        /// Host name, IPv4/IPv6 literal (without brackets), or `*`.
+        host: String,
+        /// Port; 0 means "any" (bind) .
+        port: u16,
+    },
+}
+
+/// Why an endpoint string was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EndpointError {
+    /// No `://` separator.
+    #[error("endpoint {0:?} is not of the form transport://address")]
+    Syntax(String),
+    /// A transport we do not know (libzmq: `EPROTONOSUPPORT`).
+    #[error("unsupported transport {0:?}")]
+    UnknownTransport(String),
+    /// The port is missing, not a number, or out of range.
+    #[error("invalid port in {0:?}")]
+    BadPort(String),
+    /// The host part is empty or has characters no host can have.
+    #[error("invalid host in {0:?}")]
+    BadHost(String),
+    /// A wildcard (`*`) where only a bind allows one.
+    #[error("wildcard not allowed when connecting: {0:?}")]
+    WildcardOnConnect(String),
+}
+
+impl Endpoint {
+    /// Parses an endpoint for `bind` (wildcard host and port allowed).
+    pub fn parse_bind(s: &str) -> Result<Endpoint, EndpointError> {
+        Self::parse(s, true)
+    }
+
+    /// Parses an endpoint for `connect` (a concrete host and port required).
+    pub fn parse_connect(s: &str) -> Result<Endpoint, EndpointError> {
+        Self::parse(s, false)
+    }
+
+    fn parse(s: &str, bind: bool) -> Result<Endpoint, EndpointError> {
+        let (transport, addr) = s
+            .split_once("://")
+            .ok_or_else(|| EndpointError::Syntax(s.to_string()))?;
+        match transport {
+            "tcp" => Self::parse_tcp(s, addr, bind),
+            other => Err(EndpointError::UnknownTransport(other.to_string())),
+        }
+    }
+
+    fn parse_tcp(s: &str, addr: &str, bind: bool) -> Result<Endpoint, EndpointError> {
+        // The port follows the last ':' (IPv6 literals are bracketed).
+        let (host, port) = addr
+            .rsplit_once(':')
+            .ok_or_else(|| EndpointError::BadPort(s.to_string()))?;
+        let port = match port {
+            "*" if bind => 0,
+            "*" => return Err(EndpointError::WildcardOnConnect(s.to_string())),
+            p if !p.is_empty()
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && !(p.len() > 1 && p.starts_with('0')) =>
+            {
+                p.parse::<u16>()
+                    .map_err(|_| EndpointError::BadPort(s.to_string()))?
+            }
+            _ => return Err(EndpointError::BadPort(s.to_string())),
+        };
+        let host = if let Some(inner) = host.strip_prefix('[') {
+            inner
+                .strip_suffix(']')
+                .filter(|h| !h.is_empty() && h.parse::<std::net::Ipv6Addr>().is_ok())
+                .ok_or_else(|| EndpointError::BadHost(s.to_string()))?
+        } else {
+            host
+        };
+        if host.is_empty()
+            || !host.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'*' | b'%')
+            })
+        {
+            return Err(EndpointError::BadHost(s.to_string()));
+        }
+        if host == "*" && !bind {
+            return Err(EndpointError::WildcardOnConnect(s.to_string()));
+        }
+        Ok(Endpoint::Tcp {
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Tcp { host, port } if host.contains(':') => {
+                write!(f, "tcp://[{host}]:{port}")
+            }
+            Endpoint::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
+        }
+    }
+}
+
+impl FromStr for Endpoint {
+    type Err = EndpointError;
+    /// Parses with bind rules (the more permissive).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Endpoint::parse_bind(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tcp(host: &str, port: u16) -> Endpoint {
+        Endpoint::Tcp {
+            host: host.into(),
+            port,
+        }
+    }
+
+    #[test]
+    fn table() {
+        let ok_bind = [
+            ("tcp://*:5555", tcp("*", 5555)),
+            ("tcp://127.0.0.1:*", tcp("127.0.0.1", 0)),
+            ("tcp://127.0.0.1:0", tcp("127.0.0.1", 0)),
+            ("tcp://[::1]:80", tcp("::1", 80)),
+            ("tcp://localhost:65535", tcp("localhost", 65535)),
+        ];
+        for (s, want) in ok_bind {
+            assert_eq!(Endpoint::parse_bind(s).unwrap(), want, "{s}");
+        }
+        assert_eq!(
+            Endpoint::parse_connect("tcp://example.com:1").unwrap(),
+            tcp("example.com", 1)
+        );
+        let bad = [
+            ("tcp//x:1", true),
+            ("udp://x:1", true),
+            ("tcp://x", true),
+            ("tcp://x:", true),
+            ("tcp://x:abc", true),
+            ("tcp://x:00", true),
+            ("tcp://x:65536", true),
+            ("tcp://:5555", true),
+            ("tcp://[::1:80", true),
+            ("tcp://[]:80", true),
+            ("tcp://h/path:80", true),
+            ("tcp://*:5555", false),
+            ("tcp://host:*", false),
+        ];
+        for (s, bind) in bad {
+            let r = if bind {
+                Endpoint::parse_bind(s)
+            } else {
+                Endpoint::parse_connect(s)
+            };
+            assert!(r.is_err(), "{s} should fail");
+        }
+        assert_eq!(
+            Endpoint::parse_bind("inproc2://x"),
+            Err(EndpointError::UnknownTransport("inproc2".into()))
+        );
+        assert_eq!(tcp("::1", 5).to_string(), "tcp://[::1]:5");
+    }
+}

@@ -1,0 +1,635 @@
+//! One socket's shared state: peers, their queues, and the routing rules.
+//!
+//! Everything mutable sits behind one lock, taken once per application call
+//! and once per batch by a connection driver. Readiness changes reach waiters
+//! through two [`event_listener::Event`]s (readable, writable): async tasks
+//! await them and blocking threads park on them, so both APIs share one wake
+//! path. Drivers are woken through a per-peer [`tokio::sync::Notify`], only on
+//! the empty→non-empty edge of the outgoing queue or when a paused reader may
+//! resume.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use event_listener::{Event, Listener};
+use ferromq_proto::connection::{Config, PeerInfo};
+use ferromq_proto::routing::{
+    split_envelope, FairQueue, LoadBalancer, PeerId, ReqState, RoutingIds,
+};
+use ferromq_proto::{Connection, Message, SocketType};
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::context::Shared;
+use crate::error::{Error, SendError};
+use crate::options::Options;
+
+/// One peer (libzmq: pipe). A peer created by `connect` outlives its
+/// connections, so messages queue while the peer is away.
+pub(crate) struct Peer {
+    out: VecDeque<Message>,
+    inbox: VecDeque<Message>,
+    in_fq: bool,
+    read_paused: bool,
+    /// The connection finished its handshake and is up.
+    connected: bool,
+    /// No connection will come back for this peer; drop it once its inbox is read.
+    gone: bool,
+    routing_id: Bytes,
+    driver: Arc<Notify>,
+}
+
+impl Peer {
+    fn new(driver: Arc<Notify>) -> Peer {
+        Peer {
+            out: VecDeque::new(),
+            inbox: VecDeque::new(),
+            in_fq: false,
+            read_paused: false,
+            connected: false,
+            gone: false,
+            routing_id: Bytes::new(),
+            driver,
+        }
+    }
+}
+
+pub(crate) struct State {
+    pub opts: Options,
+    peers: HashMap<PeerId, Peer>,
+    next_peer: PeerId,
+    lb: LoadBalancer,
+    fq: FairQueue,
+    req: ReqState,
+    /// REP: the peer and envelope of the request being answered.
+    rep: Option<(PeerId, Message)>,
+    ids: RoutingIds,
+    pub endpoints: Vec<EndpointEntry>,
+    pub last_endpoint: String,
+}
+
+/// A bound or connected endpoint, kept for `unbind`/`disconnect`.
+pub(crate) struct EndpointEntry {
+    /// The endpoint as resolved (`tcp://127.0.0.1:49152`).
+    pub resolved: String,
+    /// The endpoint as the application wrote it.
+    pub given: String,
+    pub bind: bool,
+    /// Cancels the listener or connecter and every connection it made.
+    pub cancel: CancellationToken,
+    /// The peer a connect endpoint queues to.
+    pub peer: Option<PeerId>,
+}
+
+/// Where a connection's messages go once its handshake is done.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Slot {
+    /// A peer made by `connect`, which already exists.
+    Existing(PeerId),
+    /// An accepted connection: a peer is made at handshake.
+    New,
+}
+
+pub(crate) struct SocketCore {
+    pub kind: SocketType,
+    pub shared: Arc<Shared>,
+    pub state: Mutex<State>,
+    pub readable: Event,
+    pub writable: Event,
+    closed: AtomicBool,
+    /// Cancelled when the socket is closed: listeners stop, drivers start lingering.
+    pub closing: CancellationToken,
+    linger_deadline: Mutex<Option<Instant>>,
+}
+
+fn seed() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u8(0);
+    h.finish() as u32
+}
+
+impl SocketCore {
+    pub fn new(kind: SocketType, shared: Arc<Shared>) -> Arc<SocketCore> {
+        Arc::new(SocketCore {
+            kind,
+            shared,
+            state: Mutex::new(State {
+                opts: Options::default(),
+                peers: HashMap::new(),
+                next_peer: 1,
+                lb: LoadBalancer::new(),
+                fq: FairQueue::new(),
+                req: ReqState::Idle,
+                rep: None,
+                ids: RoutingIds::new(seed()),
+                endpoints: Vec::new(),
+                last_endpoint: String::new(),
+            }),
+            readable: Event::new(),
+            writable: Event::new(),
+            closed: AtomicBool::new(false),
+            closing: CancellationToken::new(),
+            linger_deadline: Mutex::new(None),
+        })
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Closes the socket: no more calls; drivers flush until the linger deadline.
+    pub fn close(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let linger = self.state.lock().opts.linger;
+        *self.linger_deadline.lock() = linger.map(|l| Instant::now() + l);
+        self.closing.cancel();
+        self.readable.notify(usize::MAX);
+        self.writable.notify(usize::MAX);
+    }
+
+    /// When lingering drivers must give up (`None`: never).
+    pub fn linger_deadline(&self) -> Option<Instant> {
+        *self.linger_deadline.lock()
+    }
+
+    /// The protocol settings for a new connection.
+    pub fn connection_config(&self) -> Config {
+        let st = self.state.lock();
+        let o = &st.opts;
+        let mut cfg = Config::new(self.kind);
+        cfg.identity = o.routing_id.clone();
+        cfg.max_msg_size = o.max_msg_size;
+        cfg.handshake_timeout = o.handshake_ivl;
+        cfg.heartbeat_ivl = o.heartbeat_ivl;
+        cfg.heartbeat_timeout = o.heartbeat_timeout;
+        cfg.heartbeat_ttl = o.heartbeat_ttl;
+        cfg
+    }
+
+    /// Makes the peer of a `connect` endpoint, so messages can queue at once.
+    pub fn add_connect_peer(&self, driver: Arc<Notify>) -> PeerId {
+        let mut st = self.state.lock();
+        let id = st.next_peer;
+        st.next_peer += 1;
+        st.peers.insert(id, Peer::new(driver));
+        // Without IMMEDIATE a connecting peer takes messages before it is up
+        // (PAIR too, as libzmq does); ROUTER can route to it only once it has an id.
+        let queue_early = !st.opts.immediate && self.kind != SocketType::Router;
+        if queue_early {
+            st.lb.add(id);
+        }
+        drop(st);
+        if queue_early {
+            self.writable.notify(usize::MAX);
+        }
+        id
+    }
+
+    /// A connection finished its handshake. Returns the peer it feeds, or
+    /// `None` if the socket refuses it (second PAIR peer, duplicate routing id).
+    pub fn attach(&self, slot: Slot, info: &PeerInfo, driver: &Arc<Notify>) -> Option<PeerId> {
+        if self.is_closed() {
+            return None;
+        }
+        let mut st = self.state.lock();
+        let id = match slot {
+            Slot::Existing(id) => id,
+            Slot::New => {
+                if self.kind == SocketType::Pair && st.peers.values().any(|p| !p.gone) {
+                    return None;
+                }
+                let id = st.next_peer;
+                st.next_peer += 1;
+                st.peers.insert(id, Peer::new(driver.clone()));
+                id
+            }
+        };
+        if matches!(self.kind, SocketType::Router) {
+            let handover = st.opts.router_handover;
+            match st.ids.assign(id, &info.identity, handover) {
+                Ok((rid, old)) => {
+                    if let Some(old) = old {
+                        if let Some(p) = st.peers.get_mut(&old) {
+                            p.routing_id = Bytes::new();
+                            p.driver.notify_one();
+                        }
+                    }
+                    if let Some(p) = st.peers.get_mut(&id) {
+                        p.routing_id = rid;
+                    }
+                }
+                Err(_) => {
+                    if matches!(slot, Slot::New) {
+                        st.peers.remove(&id);
+                    }
+                    return None;
+                }
+            }
+        }
+        let p = st.peers.get_mut(&id)?;
+        p.connected = true;
+        st.lb.add(id);
+        drop(st);
+        self.writable.notify(usize::MAX);
+        Some(id)
+    }
+
+    /// A connection ended. A `connect` peer stays (its queue keeps filling
+    /// until the next connection) unless `gone`; an accepted peer goes.
+    pub fn detach(&self, id: PeerId, gone: bool) {
+        let mut st = self.state.lock();
+        let immediate = st.opts.immediate;
+        let Some(p) = st.peers.get_mut(&id) else {
+            return;
+        };
+        p.connected = false;
+        p.read_paused = false;
+        let rid = std::mem::take(&mut p.routing_id);
+        let inbox_empty = p.inbox.is_empty();
+        if gone {
+            p.gone = true;
+            p.out.clear();
+        }
+        if !rid.is_empty() {
+            st.ids.remove(&rid, id);
+        }
+        if gone || immediate || self.kind == SocketType::Router {
+            st.lb.remove(id);
+        }
+        if gone && inbox_empty {
+            st.fq.remove(id);
+            st.peers.remove(&id);
+        }
+    }
+
+    /// Delivers messages a connection decoded. Returns true when the peer's
+    /// inbox is full and the driver must stop reading.
+    pub fn deliver(&self, id: PeerId, batch: &mut Vec<Message>) -> bool {
+        if self.is_closed() {
+            batch.clear();
+            return false;
+        }
+        let mut st = self.state.lock();
+        let st = &mut *st;
+        let Some(p) = st.peers.get_mut(&id) else {
+            batch.clear();
+            return false;
+        };
+        match (self.kind, st.req) {
+            // REQ accepts input only from the peer it awaits.
+            (SocketType::Req, ReqState::AwaitingReply(awaited)) if awaited == id => {}
+            (SocketType::Req, _) => {
+                batch.clear();
+                return false;
+            }
+            (SocketType::Push, _) => {
+                batch.clear();
+                return false;
+            }
+            _ => {}
+        }
+        let was_empty = p.inbox.is_empty();
+        p.inbox.extend(batch.drain(..));
+        let full = st.opts.in_full(p.inbox.len());
+        p.read_paused = full;
+        if was_empty && !p.inbox.is_empty() && !p.in_fq {
+            p.in_fq = true;
+            st.fq.push(id);
+            self.readable.notify(1);
+        }
+        full
+    }
+
+    /// Moves queued messages into a connection until about `budget` bytes
+    /// wait to be written. Returns false if the peer is gone.
+    pub fn pull_outgoing(&self, id: PeerId, conn: &mut Connection, budget: usize) -> bool {
+        let mut st = self.state.lock();
+        let hwm = st.opts.sndhwm;
+        let Some(p) = st.peers.get_mut(&id) else {
+            return false;
+        };
+        if p.out.is_empty() {
+            return true;
+        }
+        let was_full = hwm != 0 && p.out.len() >= hwm;
+        while conn.transmit_len() < budget {
+            let Some(m) = p.out.pop_front() else { break };
+            conn.send_message(&m);
+        }
+        drop(st);
+        if was_full {
+            self.writable.notify(1);
+        }
+        true
+    }
+
+    /// Whether the peer still has messages queued (used while lingering).
+    pub fn has_outgoing(&self, id: PeerId) -> bool {
+        self.state
+            .lock()
+            .peers
+            .get(&id)
+            .is_some_and(|p| !p.out.is_empty())
+    }
+
+    /// Whether a paused reader may read again.
+    pub fn may_read(&self, id: PeerId) -> bool {
+        let st = self.state.lock();
+        st.peers.get(&id).is_some_and(|p| !p.read_paused)
+    }
+
+    /// Whether the peer lost its routing id to a newer one (ROUTER handover).
+    pub fn superseded(&self, id: PeerId) -> bool {
+        if self.kind != SocketType::Router {
+            return false;
+        }
+        let st = self.state.lock();
+        st.peers
+            .get(&id)
+            .is_some_and(|p| p.connected && p.routing_id.is_empty())
+    }
+
+    /// Forgets a `connect` peer for good (disconnect, or close after linger).
+    pub fn remove_peer(&self, id: PeerId) {
+        self.detach(id, true);
+    }
+
+    /// Sends without waiting. `Err(WouldBlock)` hands the message back.
+    pub fn try_send(&self, msg: Message) -> Result<(), SendError> {
+        if self.is_closed() {
+            return Err(SendError::new(Error::Terminated, msg));
+        }
+        if msg.is_empty() {
+            return Err(SendError::new(
+                Error::InvalidMessage("a message needs at least one frame"),
+                msg,
+            ));
+        }
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        let opts = &st.opts;
+        let peers = &mut st.peers;
+        let (target, msg) = match self.kind {
+            SocketType::Push | SocketType::Dealer | SocketType::Pair => {
+                match st.lb.select(|id| {
+                    peers
+                        .get(&id)
+                        .is_some_and(|p| opts.has_out_room(p.out.len()))
+                }) {
+                    Some(t) => (t, msg),
+                    None => return Err(SendError::new(Error::WouldBlock, msg)),
+                }
+            }
+            SocketType::Req => {
+                if st.req != ReqState::Idle {
+                    return Err(SendError::new(Error::State, msg));
+                }
+                let Some(t) = st.lb.select(|id| {
+                    peers
+                        .get(&id)
+                        .is_some_and(|p| opts.has_out_room(p.out.len()))
+                }) else {
+                    return Err(SendError::new(Error::WouldBlock, msg));
+                };
+                // Stale replies from an earlier request are void.
+                let mut msg = msg;
+                msg.push_front(Bytes::new());
+                st.req = ReqState::AwaitingReply(t);
+                for (pid, p) in peers.iter_mut() {
+                    if !p.inbox.is_empty() {
+                        p.inbox.clear();
+                        st.fq.remove(*pid);
+                        p.in_fq = false;
+                    }
+                }
+                (t, msg)
+            }
+            SocketType::Rep => {
+                let Some((peer, envelope)) = st.rep.take() else {
+                    return Err(SendError::new(Error::State, msg));
+                };
+                let mut full = envelope;
+                full.extend(msg);
+                match peers.get_mut(&peer) {
+                    Some(p) if !p.gone => {
+                        let edge = p.out.is_empty();
+                        p.out.push_back(full);
+                        if edge {
+                            p.driver.notify_one();
+                        }
+                    }
+                    // The requester is gone: the reply is dropped, as in libzmq.
+                    _ => {}
+                }
+                return Ok(());
+            }
+            SocketType::Router => {
+                let mut msg = msg;
+                let rid = msg.pop_front().unwrap_or_default();
+                if msg.is_empty() {
+                    msg.push_front(rid);
+                    return Err(SendError::new(
+                        Error::InvalidMessage("ROUTER needs a routing id frame and a body"),
+                        msg,
+                    ));
+                }
+                let target = st
+                    .ids
+                    .get(&rid)
+                    .filter(|id| peers.get(id).is_some_and(|p| p.connected));
+                let Some(t) = target else {
+                    if opts.router_mandatory {
+                        msg.push_front(rid);
+                        return Err(SendError::new(Error::HostUnreachable, msg));
+                    }
+                    return Ok(());
+                };
+                if !opts.has_out_room(peers[&t].out.len()) {
+                    if opts.router_mandatory {
+                        msg.push_front(rid);
+                        return Err(SendError::new(Error::WouldBlock, msg));
+                    }
+                    return Ok(());
+                }
+                (t, msg)
+            }
+            _ => return Err(SendError::new(Error::NotSupported, msg)),
+        };
+        let Some(p) = peers.get_mut(&target) else {
+            return Err(SendError::new(Error::WouldBlock, msg));
+        };
+        let edge = p.out.is_empty();
+        p.out.push_back(msg);
+        let driver = edge.then(|| p.driver.clone());
+        drop(guard);
+        if let Some(d) = driver {
+            d.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Receives without waiting.
+    pub fn try_recv(&self) -> Result<Message, Error> {
+        loop {
+            if let Some(m) = self.try_recv_once()? {
+                return Ok(m);
+            }
+        }
+    }
+
+    /// Takes one message off the fair queue; `Ok(None)` when the socket type
+    /// dropped it (a REP request without envelope, a REQ reply without delimiter).
+    fn try_recv_once(&self) -> Result<Option<Message>, Error> {
+        if self.is_closed() {
+            return Err(Error::Terminated);
+        }
+        if !self.kind.can_recv() {
+            return Err(Error::NotSupported);
+        }
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        if self.kind == SocketType::Rep && st.rep.is_some() {
+            return Err(Error::State);
+        }
+        if self.kind == SocketType::Req && st.req == ReqState::Idle {
+            return Err(Error::State);
+        }
+        loop {
+            let Some(id) = st.fq.pop() else {
+                return Err(Error::WouldBlock);
+            };
+            let Some(p) = st.peers.get_mut(&id) else {
+                continue;
+            };
+            let Some(msg) = p.inbox.pop_front() else {
+                p.in_fq = false;
+                continue;
+            };
+            if p.inbox.is_empty() {
+                p.in_fq = false;
+            } else {
+                st.fq.push(id);
+            }
+            let mut wake_driver = None;
+            if p.read_paused && st.opts.in_resume(p.inbox.len()) {
+                p.read_paused = false;
+                wake_driver = Some(p.driver.clone());
+            }
+            let routing_id = p.routing_id.clone();
+            if p.gone && p.inbox.is_empty() {
+                st.peers.remove(&id);
+            }
+            let result = match self.kind {
+                SocketType::Rep => match split_envelope(msg) {
+                    Some((envelope, body)) => {
+                        st.rep = Some((id, envelope));
+                        Some(body)
+                    }
+                    None => None,
+                },
+                SocketType::Req => {
+                    let mut msg = msg;
+                    // A reply must start with the empty delimiter; anything else is dropped.
+                    if msg.len() >= 2 && msg[0].is_empty() {
+                        msg.pop_front();
+                        st.req = ReqState::Idle;
+                        Some(msg)
+                    } else {
+                        None
+                    }
+                }
+                SocketType::Router => {
+                    let mut msg = msg;
+                    msg.push_front(routing_id);
+                    Some(msg)
+                }
+                _ => Some(msg),
+            };
+            let more = !st.fq.is_empty();
+            drop(guard);
+            if let Some(d) = wake_driver {
+                d.notify_one();
+            }
+            if more {
+                self.readable.notify(1);
+            }
+            return Ok(result);
+        }
+    }
+
+    /// Waits for `f` to succeed, parking the thread on `event` between tries.
+    pub fn wait_blocking<T, E>(
+        &self,
+        event: &Event,
+        timeout: Option<Duration>,
+        mut f: impl FnMut() -> Result<T, E>,
+        would_block: impl Fn(&E) -> bool,
+    ) -> Result<T, E> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            match f() {
+                Err(e) if would_block(&e) => {}
+                other => return other,
+            }
+            let listener = event.listen();
+            match f() {
+                Err(e) if would_block(&e) => {
+                    if timeout == Some(Duration::ZERO) {
+                        return Err(e);
+                    }
+                    match deadline {
+                        None => listener.wait(),
+                        Some(d) => {
+                            if listener.wait_deadline(d).is_none() {
+                                return f();
+                            }
+                        }
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Async counterpart of [`wait_blocking`](Self::wait_blocking). Cancel-safe:
+    /// `f` either succeeds within one call or changes nothing.
+    pub async fn wait_async<T, E>(
+        &self,
+        event: &Event,
+        timeout: Option<Duration>,
+        mut f: impl FnMut() -> Result<T, E>,
+        would_block: impl Fn(&E) -> bool,
+    ) -> Result<T, E> {
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        loop {
+            match f() {
+                Err(e) if would_block(&e) => {}
+                other => return other,
+            }
+            let listener = event.listen();
+            match f() {
+                Err(e) if would_block(&e) => {
+                    if timeout == Some(Duration::ZERO) {
+                        return Err(e);
+                    }
+                    match deadline {
+                        None => listener.await,
+                        Some(d) => {
+                            if tokio::time::timeout_at(d, listener).await.is_err() {
+                                return f();
+                            }
+                        }
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! bind / connect / unbind / disconnect.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::core::{EndpointEntry, SocketCore};
+use crate::endpoint::Endpoint;
+use crate::error::{Error, Result};
+use crate::transport::tcp;
+
+impl SocketCore {
+    pub fn bind(self: &Arc<Self>, endpoint: &str) -> Result<()> {
+        if self.is_closed() {
+            return Err(Error::Terminated);
+        }
+        let ep = Endpoint::parse_bind(endpoint)?;
+        let cancel = CancellationToken::new();
+        let resolved = match &ep {
+            Endpoint::Tcp { host, port } => tcp::bind(self, host, *port, cancel.clone())?,
+        };
+        let mut st = self.state.lock();
+        st.last_endpoint = resolved.clone();
+        st.endpoints.push(EndpointEntry {
+            resolved,
+            given: endpoint.to_string(),
+            bind: true,
+            cancel,
+            peer: None,
+        });
+        Ok(())
+    }
+
+    pub fn connect(self: &Arc<Self>, endpoint: &str) -> Result<()> {
+        if self.is_closed() {
+            return Err(Error::Terminated);
+        }
+        let ep = Endpoint::parse_connect(endpoint)?;
+        let cancel = CancellationToken::new();
+        let peer = match &ep {
+            Endpoint::Tcp { host, port } => tcp::connect(self, host.clone(), *port, cancel.clone()),
+        };
+        let mut st = self.state.lock();
+        st.last_endpoint = endpoint.to_string();
+        st.endpoints.push(EndpointEntry {
+            resolved: ep.to_string(),
+            given: endpoint.to_string(),
+            bind: false,
+            cancel,
+            peer: Some(peer),
+        });
+        Ok(())
+    }
+
+    /// Stops a bound endpoint and closes the connections accepted through it.
+    pub fn unbind(&self, endpoint: &str) -> Result<()> {
+        self.remove_endpoint(endpoint, true)
+    }
+
+    /// Stops connecting to an endpoint; messages queued for it are dropped.
+    pub fn disconnect(&self, endpoint: &str) -> Result<()> {
+        self.remove_endpoint(endpoint, false)
+    }
+
+    fn remove_endpoint(&self, endpoint: &str, bind: bool) -> Result<()> {
+        let entry = {
+            let mut st = self.state.lock();
+            let pos = st
+                .endpoints
+                .iter()
+                .position(|e| {
+                    e.bind == bind && (e.resolved == endpoint || (!bind && e.given == endpoint))
+                })
+                .ok_or_else(|| Error::EndpointNotFound(endpoint.to_string()))?;
+            st.endpoints.remove(pos)
+        };
+        entry.cancel.cancel();
+        if let Some(peer) = entry.peer {
+            self.remove_peer(peer);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,4 @@
+//! The socket core shared by the blocking and async APIs.
+
+pub(crate) mod core;
+mod endpoints;

@@ -1,0 +1,197 @@
+//! The task that pumps one connection: bytes ⇄ `proto::Connection` ⇄ socket core.
+
+use std::io::{self, IoSlice};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use ferromq_proto::{Connection, Event, Message};
+use tokio::io::Interest;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::Stream;
+use crate::socket::core::{Slot, SocketCore};
+
+/// Bytes batched into the connection's write buffer before writing.
+const WRITE_BATCH: usize = 256 * 1024;
+/// Read buffer growth step.
+const READ_CHUNK: usize = 64 * 1024;
+/// Reads per wake before the driver turns to writing again.
+const READS_PER_WAKE: usize = 4;
+/// Slices per vectored write.
+const IOV: usize = 64;
+
+/// Why a connection ended.
+#[derive(Debug)]
+pub(crate) enum Exit {
+    /// Peer closed, I/O error, or protocol error: reconnect if we connected.
+    Lost,
+    /// Endpoint cancelled or socket closed and flushed: do not reconnect.
+    Done,
+}
+
+/// Runs one connection until it ends. `driver` is the notification the core
+/// uses to wake this task (shared across reconnections of a connect peer).
+pub(crate) async fn run<S: Stream>(
+    core: Arc<SocketCore>,
+    stream: S,
+    slot: Slot,
+    driver: Arc<Notify>,
+    cancel: CancellationToken,
+) -> Exit {
+    let mut conn = Connection::new(core.connection_config(), Instant::now());
+    let mut peer = None;
+    let r = pump(&core, &stream, &mut conn, slot, &driver, &cancel, &mut peer).await;
+    if let Err(e) = &r {
+        tracing::debug!(socket = %core.kind, error = %e, "connection closed");
+    }
+    if let Some(id) = peer {
+        // Accepted peers go with their connection; connect peers wait for the next one.
+        core.detach(id, matches!(slot, Slot::New));
+    }
+    match r {
+        Ok(exit) => exit,
+        Err(_) => Exit::Lost,
+    }
+}
+
+async fn pump<S: Stream>(
+    core: &Arc<SocketCore>,
+    stream: &S,
+    conn: &mut Connection,
+    slot: Slot,
+    driver: &Arc<Notify>,
+    cancel: &CancellationToken,
+    peer: &mut Option<u64>,
+) -> io::Result<Exit> {
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut batch: Vec<Message> = Vec::new();
+    let mut read_paused = false;
+    loop {
+        // Output: queued messages into the connection, then as much as the kernel takes.
+        if let Some(id) = *peer {
+            if conn.transmit_len() < WRITE_BATCH && !core.pull_outgoing(id, conn, WRITE_BATCH) {
+                return Ok(Exit::Done);
+            }
+        }
+        write_some(stream, conn)?;
+        if read_paused && peer.is_some_and(|id| core.may_read(id)) {
+            read_paused = false;
+        }
+        if peer.is_some_and(|id| core.superseded(id)) {
+            return Ok(Exit::Done);
+        }
+        let closing = core.is_closed();
+        if closing {
+            let flushed = conn.transmit_is_empty()
+                && match (*peer, slot) {
+                    (Some(id), _) | (None, Slot::Existing(id)) => !core.has_outgoing(id),
+                    (None, Slot::New) => true,
+                };
+            let expired = core.linger_deadline().is_some_and(|d| Instant::now() >= d);
+            if flushed || expired {
+                stream.shutdown_write();
+                return Ok(Exit::Done);
+            }
+        }
+        let mut interest = None;
+        if !read_paused {
+            interest = Some(Interest::READABLE);
+        }
+        if !conn.transmit_is_empty() {
+            interest = Some(interest.map_or(Interest::WRITABLE, |i| i | Interest::WRITABLE));
+        }
+        let timer = conn.poll_timeout();
+        let linger = if closing {
+            core.linger_deadline()
+        } else {
+            None
+        };
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Ok(Exit::Done),
+            r = stream.ready(interest.unwrap_or(Interest::READABLE)), if interest.is_some() => {
+                let ready = r?;
+                if ready.is_readable() && !read_paused {
+                    if !read_input(stream, conn, &mut rbuf)? {
+                        return Err(io::ErrorKind::UnexpectedEof.into());
+                    }
+                    while let Some(ev) = conn.poll_event() {
+                        match ev {
+                            Event::Handshaken(info) => match core.attach(slot, &info, driver) {
+                                Some(id) => *peer = Some(id),
+                                None => return Ok(Exit::Lost),
+                            },
+                            Event::Message(m) => batch.push(m),
+                            // Subscriptions matter only to PUB/XPUB, not built yet.
+                            Event::Subscribe(_) | Event::Cancel(_) => {}
+                        }
+                    }
+                    if let (Some(id), false) = (*peer, batch.is_empty()) {
+                        read_paused = core.deliver(id, &mut batch);
+                    }
+                }
+            }
+            _ = driver.notified() => {}
+            _ = sleep_until(timer), if timer.is_some() => {
+                conn.handle_timeout(Instant::now()).map_err(io::Error::other)?;
+            }
+            _ = sleep_until(linger), if linger.is_some() => {}
+            _ = core.closing.cancelled(), if !closing => {}
+        }
+    }
+}
+
+async fn sleep_until(t: Option<Instant>) {
+    if let Some(t) = t {
+        tokio::time::sleep_until(t.into()).await;
+    }
+}
+
+/// Reads what is available (a few reads at most) and feeds it to the
+/// connection. Returns false at end of stream.
+fn read_input<S: Stream>(
+    stream: &S,
+    conn: &mut Connection,
+    rbuf: &mut BytesMut,
+) -> io::Result<bool> {
+    for _ in 0..READS_PER_WAKE {
+        // Grow for the frame in progress, but never by more than what has
+        // already arrived: a header announcing 2^62 bytes costs nothing.
+        let hint = conn.read_hint(rbuf).min(rbuf.len().max(1 << 20));
+        let want = hint.max(READ_CHUNK / 4);
+        if rbuf.capacity() - rbuf.len() < want {
+            rbuf.reserve(want.max(READ_CHUNK));
+        }
+        match stream.try_read_buf(rbuf) {
+            Ok(0) => return Ok(false),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        conn.handle_input(rbuf, Instant::now())
+            .map_err(io::Error::other)?;
+    }
+    Ok(true)
+}
+
+/// Writes as much as the kernel takes without waiting.
+fn write_some<S: Stream>(stream: &S, conn: &mut Connection) -> io::Result<()> {
+    while !conn.transmit_is_empty() {
+        let written = {
+            let mut slices = [IoSlice::new(&[]); IOV];
+            let n = conn.transmit_slices(&mut slices);
+            match stream.try_write_vectored(&slices[..n]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(k) => k,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        conn.advance_transmit(written);
+    }
+    Ok(())
+}
