@@ -8,7 +8,7 @@ use event_listener::{Event, Listener};
 use ferromq_proto::SocketType;
 use tokio::runtime::{Handle, Runtime};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::socket::core::SocketCore;
 use crate::{AsyncSocket, Socket};
 
@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     pub handle: Handle,
     tasks: AtomicUsize,
     idle: Event,
+    /// Connections that gave up at the linger deadline with messages unsent.
+    unflushed: AtomicUsize,
 }
 
 struct TaskGuard(Arc<Shared>);
@@ -67,6 +69,11 @@ impl Shared {
             let _guard = guard;
             fut.await;
         });
+    }
+
+    /// Records that a closing socket dropped queued messages at its linger deadline.
+    pub fn note_unflushed(&self) {
+        self.unflushed.fetch_add(1, Ordering::AcqRel);
     }
 
     fn wait_idle(&self) {
@@ -102,12 +109,29 @@ impl Context {
             handle: rt.handle().clone(),
             tasks: AtomicUsize::new(0),
             idle: Event::new(),
+            unflushed: AtomicUsize::new(0),
         });
         Context {
             inner: Arc::new(ContextInner {
                 rt: Some(rt),
                 shared,
             }),
+        }
+    }
+
+    /// Waits until every socket of this context is closed and has flushed
+    /// its queued messages (each within its linger time), like `zmq_ctx_term`.
+    /// Blocks for as long as any socket of the context stays open.
+    ///
+    /// Returns [`Error::LingerExpired`] if some socket gave up at its linger
+    /// deadline with messages still queued.
+    pub fn term(self) -> Result<()> {
+        let shared = self.inner.shared.clone();
+        drop(self);
+        shared.wait_idle();
+        match shared.unflushed.load(Ordering::Acquire) {
+            0 => Ok(()),
+            n => Err(Error::LingerExpired(n)),
         }
     }
 

@@ -76,11 +76,18 @@ impl Endpoint {
             }
             _ => return Err(EndpointError::BadPort(s.to_string())),
         };
+        // An IPv6 literal, optionally with a non-empty %zone.
+        let is_ipv6 = |h: &str| {
+            let (addr, zone) = h.split_once('%').unwrap_or((h, "x"));
+            !zone.is_empty() && addr.parse::<std::net::Ipv6Addr>().is_ok()
+        };
         let host = if let Some(inner) = host.strip_prefix('[') {
             inner
                 .strip_suffix(']')
-                .filter(|h| !h.is_empty() && h.parse::<std::net::Ipv6Addr>().is_ok())
+                .filter(|h| is_ipv6(h))
                 .ok_or_else(|| EndpointError::BadHost(s.to_string()))?
+        } else if host.contains(':') && !is_ipv6(host) {
+            return Err(EndpointError::BadHost(s.to_string()));
         } else {
             host
         };
@@ -138,6 +145,8 @@ mod tests {
             ("tcp://127.0.0.1:*", tcp("127.0.0.1", 0)),
             ("tcp://127.0.0.1:0", tcp("127.0.0.1", 0)),
             ("tcp://[::1]:80", tcp("::1", 80)),
+            ("tcp://::1:80", tcp("::1", 80)),
+            ("tcp://[fe80::1%eth0]:80", tcp("fe80::1%eth0", 80)),
             ("tcp://localhost:65535", tcp("localhost", 65535)),
         ];
         for (s, want) in ok_bind {
@@ -159,6 +168,8 @@ mod tests {
             ("tcp://[::1:80", true),
             ("tcp://[]:80", true),
             ("tcp://h/path:80", true),
+            ("tcp://127.0.0.1:1:2", false),
+            ("tcp://[fe80::1%]:2", false),
             ("tcp://*:5555", false),
             ("tcp://host:*", false),
         ];

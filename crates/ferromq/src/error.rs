@@ -38,6 +38,10 @@ pub enum Error {
     /// An option value out of range (libzmq: `EINVAL`).
     #[error("invalid option value: {0}")]
     InvalidOption(&'static str),
+    /// Sockets were closed with messages still queued when their linger
+    /// time ran out; the number says how many connections gave up.
+    #[error("linger time expired with messages unsent on {0} connection(s)")]
+    LingerExpired(usize),
     /// The operating system refused, e.g. address in use on bind.
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -195,7 +195,9 @@ impl SocketCore {
     /// A connection finished its handshake. Returns the peer it feeds, or
     /// `None` if the socket refuses it (second PAIR peer, duplicate routing id).
     pub fn attach(&self, slot: Slot, info: &PeerInfo, driver: &Arc<Notify>) -> Option<PeerId> {
-        if self.is_closed() {
+        // A closing socket still takes connections for the peers it has
+        // messages queued for (linger), but no new peers.
+        if self.is_closed() && matches!(slot, Slot::New) {
             return None;
         }
         let mut st = self.state.lock();

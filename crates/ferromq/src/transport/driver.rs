@@ -91,6 +91,9 @@ async fn pump<S: Stream>(
                 };
             let expired = core.linger_deadline().is_some_and(|d| Instant::now() >= d);
             if flushed || expired {
+                if !flushed {
+                    core.shared.note_unflushed();
+                }
                 stream.shutdown_write();
                 return Ok(Exit::Done);
             }
@@ -114,9 +117,7 @@ async fn pump<S: Stream>(
             r = stream.ready(interest.unwrap_or(Interest::READABLE)), if interest.is_some() => {
                 let ready = r?;
                 if ready.is_readable() && !read_paused {
-                    if !read_input(stream, conn, &mut rbuf)? {
-                        return Err(io::ErrorKind::UnexpectedEof.into());
-                    }
+                    let open = read_input(stream, conn, &mut rbuf)?;
                     while let Some(ev) = conn.poll_event() {
                         match ev {
                             Event::Handshaken(info) => match core.attach(slot, &info, driver) {
@@ -130,6 +131,10 @@ async fn pump<S: Stream>(
                     }
                     if let (Some(id), false) = (*peer, batch.is_empty()) {
                         read_paused = core.deliver(id, &mut batch);
+                    }
+                    // Deliver what came with the end of stream before reporting it.
+                    if !open {
+                        return Err(io::ErrorKind::UnexpectedEof.into());
                     }
                 }
             }

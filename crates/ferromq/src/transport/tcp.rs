@@ -134,7 +134,11 @@ async fn connect_loop(
     };
     let mut backoff = ivl.unwrap_or(Duration::from_millis(100));
     loop {
-        if core.is_closed() && (!core.has_outgoing(peer) || lingered_out(&core)) {
+        if core.is_closed() && !core.has_outgoing(peer) {
+            break;
+        }
+        if core.is_closed() && lingered_out(&core) {
+            core.shared.note_unflushed();
             break;
         }
         let attempt = tokio::select! {

@@ -1,0 +1,207 @@
+//! The `ferromq` command as a user runs it: real processes on loopback.
+
+use std::io::Write;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ferromq"))
+}
+
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kills the child if the test fails before waiting for it.
+struct Proc(Option<Child>);
+
+impl Proc {
+    fn spawn(args: &[&str]) -> Proc {
+        Proc(Some(
+            bin()
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        ))
+    }
+
+    fn finish(mut self) -> Output {
+        self.0.take().unwrap().wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn run(args: &[&str]) -> Output {
+    Proc::spawn(args).finish()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn req_rep_echo_round_trip_prints_both_sides() {
+    let ep = format!("tcp://127.0.0.1:{}", free_port());
+    let rep = Proc::spawn(&[
+        "rep",
+        "--bind",
+        &ep,
+        "--echo",
+        "--count",
+        "2",
+        "--timeout",
+        "10000",
+    ]);
+    // REQ connects before or after the bind: either way the requests queue.
+    let req = run(&[
+        "req",
+        "--connect",
+        &ep,
+        "--send",
+        "hello|world",
+        "--send",
+        "bin\u{1}",
+        "--timeout",
+        "10000",
+    ]);
+    assert!(req.status.success(), "{}", stderr(&req));
+    assert_eq!(stdout(&req), "hello|world\n0x62696e01\n");
+    let rep = rep.finish();
+    assert!(rep.status.success(), "{}", stderr(&rep));
+    assert_eq!(stdout(&rep), "hello|world\n0x62696e01\n");
+}
+
+#[test]
+fn push_reads_stdin_lines_and_exits_after_delivery() {
+    let ep = format!("tcp://127.0.0.1:{}", free_port());
+    let pull = Proc::spawn(&["pull", "--bind", &ep, "--count", "3", "--timeout", "10000"]);
+    let mut push = Proc::spawn(&[
+        "push",
+        "--connect",
+        &ep,
+        "--delimiter",
+        ",",
+        "--timeout",
+        "10000",
+    ]);
+    push.0
+        .as_mut()
+        .unwrap()
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a\nb,c\nd\n")
+        .unwrap();
+    let push = push.finish();
+    assert!(push.status.success(), "{}", stderr(&push));
+    let pull = pull.finish();
+    assert!(pull.status.success(), "{}", stderr(&pull));
+    assert_eq!(stdout(&pull), "a\nb|c\nd\n");
+}
+
+#[test]
+fn router_echo_keeps_routing_id_and_hex_io() {
+    let ep = format!("tcp://127.0.0.1:{}", free_port());
+    let router = Proc::spawn(&[
+        "router",
+        "--bind",
+        &ep,
+        "--echo",
+        "--count",
+        "1",
+        "--hex",
+        "--timeout",
+        "10000",
+    ]);
+    let dealer = run(&[
+        "dealer",
+        "--connect",
+        &ep,
+        "--identity",
+        "4142",
+        "--hex",
+        "--send",
+        "|0xff00",
+        "--count",
+        "1",
+        "--timeout",
+        "10000",
+    ]);
+    assert!(dealer.status.success(), "{}", stderr(&dealer));
+    assert_eq!(stdout(&dealer), "0x|0xff00\n");
+    let router = router.finish();
+    assert_eq!(stdout(&router), "0x4142|0x|0xff00\n");
+}
+
+#[test]
+fn errors_are_one_line_and_non_zero() {
+    let cases: [&[&str]; 5] = [
+        &["bogus"],
+        &["push", "--connect", "tcp://127.0.0.1:1:2"],
+        &["pull", "--bind", "tcp://127.0.0.1:99999"],
+        &["push"],
+        &[
+            "push",
+            "--connect",
+            "tcp://127.0.0.1:5",
+            "--hex",
+            "--send",
+            "0xzz",
+        ],
+    ];
+    for args in cases {
+        let o = run(args);
+        assert!(!o.status.success(), "{args:?}");
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("ferromq: "), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn timeout_fails_promptly() {
+    let ep = format!("tcp://127.0.0.1:{}", free_port());
+    let start = Instant::now();
+    let o = run(&["pull", "--connect", &ep, "--count", "1", "--timeout", "300"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("timed out"), "{}", stderr(&o));
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn undeliverable_messages_fail_at_the_deadline() {
+    // Nobody listens: the PUSH cannot deliver, so it must not report success.
+    let ep = format!("tcp://127.0.0.1:{}", free_port());
+    let o = run(&[
+        "push",
+        "--connect",
+        &ep,
+        "--send",
+        "lost",
+        "--timeout",
+        "500",
+    ]);
+    assert!(!o.status.success());
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+}
