@@ -39,6 +39,8 @@ pub(crate) struct Peer {
     connected: bool,
     /// No connection will come back for this peer; drop it once its inbox is read.
     gone: bool,
+    /// ROUTER handover: a newer connection took this peer's routing id.
+    superseded: bool,
     routing_id: Bytes,
     driver: Arc<Notify>,
 }
@@ -52,6 +54,7 @@ impl Peer {
             read_paused: false,
             connected: false,
             gone: false,
+            superseded: false,
             routing_id: Bytes::new(),
             driver,
         }
@@ -219,7 +222,7 @@ impl SocketCore {
                 Ok((rid, old)) => {
                     if let Some(old) = old {
                         if let Some(p) = st.peers.get_mut(&old) {
-                            p.routing_id = Bytes::new();
+                            p.superseded = true;
                             p.driver.notify_one();
                         }
                     }
@@ -237,6 +240,7 @@ impl SocketCore {
         }
         let p = st.peers.get_mut(&id)?;
         p.connected = true;
+        p.superseded = false;
         st.lb.add(id);
         drop(st);
         self.writable.notify(usize::MAX);
@@ -253,7 +257,12 @@ impl SocketCore {
         };
         p.connected = false;
         p.read_paused = false;
-        let rid = std::mem::take(&mut p.routing_id);
+        // Messages still queued from this peer keep their routing id.
+        let rid = if p.superseded {
+            Bytes::new()
+        } else {
+            p.routing_id.clone()
+        };
         let inbox_empty = p.inbox.is_empty();
         if gone {
             p.gone = true;
@@ -310,26 +319,26 @@ impl SocketCore {
     }
 
     /// Moves queued messages into a connection until about `budget` bytes
-    /// wait to be written. Returns false if the peer is gone.
-    pub fn pull_outgoing(&self, id: PeerId, conn: &mut Connection, budget: usize) -> bool {
+    /// wait to be written. Returns whether messages remain queued, or `None`
+    /// if the peer is gone.
+    pub fn pull_outgoing(&self, id: PeerId, conn: &mut Connection, budget: usize) -> Option<bool> {
         let mut st = self.state.lock();
         let hwm = st.opts.sndhwm;
-        let Some(p) = st.peers.get_mut(&id) else {
-            return false;
-        };
+        let p = st.peers.get_mut(&id)?;
         if p.out.is_empty() {
-            return true;
+            return Some(false);
         }
         let was_full = hwm != 0 && p.out.len() >= hwm;
         while conn.transmit_len() < budget {
             let Some(m) = p.out.pop_front() else { break };
             conn.send_message(&m);
         }
+        let more = !p.out.is_empty();
         drop(st);
         if was_full {
             self.writable.notify(1);
         }
-        true
+        Some(more)
     }
 
     /// Whether the peer still has messages queued (used while lingering).

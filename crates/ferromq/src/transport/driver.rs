@@ -19,6 +19,8 @@ const WRITE_BATCH: usize = 256 * 1024;
 const READ_CHUNK: usize = 64 * 1024;
 /// Reads per wake before the driver turns to writing again.
 const READS_PER_WAKE: usize = 4;
+/// Batches moved and written per wake before the driver looks at input again.
+const BATCHES_PER_WAKE: usize = 4;
 /// Slices per vectored write.
 const IOV: usize = 64;
 
@@ -69,13 +71,27 @@ async fn pump<S: Stream>(
     let mut batch: Vec<Message> = Vec::new();
     let mut read_paused = false;
     loop {
-        // Output: queued messages into the connection, then as much as the kernel takes.
-        if let Some(id) = *peer {
-            if conn.transmit_len() < WRITE_BATCH && !core.pull_outgoing(id, conn, WRITE_BATCH) {
-                return Ok(Exit::Done);
+        // Output: queued messages into the connection, then as much as the
+        // kernel takes, a few batches per wake.
+        for _ in 0..BATCHES_PER_WAKE {
+            let mut more = false;
+            if let Some(id) = *peer {
+                if conn.transmit_len() < WRITE_BATCH {
+                    match core.pull_outgoing(id, conn, WRITE_BATCH) {
+                        None => return Ok(Exit::Done),
+                        Some(m) => more = m,
+                    }
+                }
             }
+            write_some(stream, conn)?;
+            if !more || !conn.transmit_is_empty() {
+                break;
+            }
+            // The kernel took the whole batch and more is queued: the queue
+            // will not wake us again (it only does so when it was empty), so
+            // go round once more, or ask for another turn after the select.
+            driver.notify_one();
         }
-        write_some(stream, conn)?;
         if read_paused && peer.is_some_and(|id| core.may_read(id)) {
             read_paused = false;
         }
