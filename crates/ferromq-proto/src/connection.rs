@@ -682,7 +682,8 @@ mod tests {
     fn bad_input_closes() {
         let now = Instant::now();
         let new = || Connection::new(Config::new(SocketType::Pull), now);
-        let cases: Vec<(BytesMut, fn(&ConnectionError) -> bool)> = vec![
+        type Check = fn(&ConnectionError) -> bool;
+        let cases: Vec<(BytesMut, Check)> = vec![
             (BytesMut::from(&b"GET / HTTP/1.1\r\n"[..]), |e| {
                 matches!(e, ConnectionError::Greeting(GreetingError::Zmtp10))
             }),
