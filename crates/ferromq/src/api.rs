@@ -9,6 +9,7 @@ use ferromq_proto::{Message, SocketType};
 use crate::context::Context;
 use crate::error::{Error, Result, SendError};
 use crate::socket::core::SocketCore;
+use crate::socket::readiness::Readiness;
 
 /// Owns the socket: dropping the last handle closes it.
 struct Handle {
@@ -181,6 +182,21 @@ macro_rules! common_methods {
         /// Allow IPv6: `tcp://*:p` binds dual-stack `::` (default off).
         pub fn set_ipv6(&self, on: bool) {
             self.h.core.state.lock().opts.ipv6 = on;
+        }
+
+        /// What the socket can do now without waiting (libzmq's `ZMQ_EVENTS`).
+        /// Also resets the [`readiness_fd`](Self::readiness_fd).
+        pub fn readiness(&self) -> Readiness {
+            self.h.core.readiness()
+        }
+
+        /// A file descriptor that becomes readable when the socket's readiness
+        /// may have changed (libzmq's `ZMQ_FD`), for event loops that wait on
+        /// fds. Edge-style: after it fires, call [`readiness`](Self::readiness)
+        /// (which resets it) and act on what that says; a readable fd with
+        /// nothing ready is legal. The fd belongs to the socket: do not close it.
+        pub fn readiness_fd(&self) -> Result<std::os::fd::RawFd> {
+            Ok(self.h.core.readiness_fd()?)
         }
 
         /// Sends without waiting; [`Error::WouldBlock`] if no peer has room.

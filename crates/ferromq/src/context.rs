@@ -1,8 +1,10 @@
 //! The context: the I/O runtime that every socket of it shares.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
 
 use event_listener::{Event, Listener};
 use ferromq_proto::SocketType;
@@ -45,6 +47,8 @@ pub(crate) struct Shared {
     idle: Event,
     /// Connections that gave up at the linger deadline with messages unsent.
     unflushed: AtomicUsize,
+    sockets: Mutex<Vec<Weak<SocketCore>>>,
+    terminated: AtomicBool,
 }
 
 struct TaskGuard(Arc<Shared>);
@@ -69,6 +73,12 @@ impl Shared {
             let _guard = guard;
             fut.await;
         });
+    }
+
+    pub fn register(&self, core: &Arc<SocketCore>) {
+        let mut socks = self.sockets.lock();
+        socks.retain(|w| w.strong_count() > 0);
+        socks.push(Arc::downgrade(core));
     }
 
     /// Records that a closing socket dropped queued messages at its linger deadline.
@@ -110,6 +120,8 @@ impl Context {
             tasks: AtomicUsize::new(0),
             idle: Event::new(),
             unflushed: AtomicUsize::new(0),
+            sockets: Mutex::new(Vec::new()),
+            terminated: AtomicBool::new(false),
         });
         Context {
             inner: Arc::new(ContextInner {
@@ -135,8 +147,31 @@ impl Context {
         }
     }
 
+    /// Shuts the context down without waiting (`zmq_ctx_shutdown`): every
+    /// blocked call on its sockets returns [`Error::Terminated`], and so does
+    /// every later call except closing; no new sockets can be made. Queued
+    /// messages still go out within each socket's linger.
+    pub fn shutdown(&self) {
+        let shared = &self.inner.shared;
+        shared.terminated.store(true, Ordering::Release);
+        let socks: Vec<_> = shared
+            .sockets
+            .lock()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for s in socks {
+            s.terminate();
+        }
+    }
+
     /// A new socket with the blocking API.
+    ///
+    /// Fails with [`Error::Terminated`] after [`shutdown`](Self::shutdown).
     pub fn socket(&self, kind: SocketType) -> Result<Socket> {
+        if self.inner.shared.terminated.load(Ordering::Acquire) {
+            return Err(Error::Terminated);
+        }
         Ok(Socket::from_core(
             self.clone(),
             SocketCore::new(kind, self.inner.shared.clone()),

@@ -79,3 +79,4 @@ pub use endpoint::{Endpoint, EndpointError};
 pub use error::{Error, Result, SendError};
 pub use ferromq_proto::{Message, SocketType};
 pub use options::DEFAULT_LINGER;
+pub use socket::readiness::Readiness;

@@ -35,6 +35,11 @@ impl LoadBalancer {
         }
     }
 
+    /// The peers in the rotation, in order.
+    pub fn peers(&self) -> &[PeerId] {
+        &self.peers
+    }
+
     /// Number of peers in the rotation.
     pub fn len(&self) -> usize {
         self.peers.len()

@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::context::Shared;
 use crate::error::{Error, SendError};
 use crate::options::Options;
+use crate::socket::readiness::{Readiness, ReadyFd};
 
 /// One peer (libzmq: pipe). A peer created by `connect` outlives its
 /// connections, so messages queue while the peer is away.
@@ -104,6 +105,9 @@ pub(crate) struct SocketCore {
     pub readable: Event,
     pub writable: Event,
     closed: AtomicBool,
+    /// The context was shut down: calls fail with `Terminated`, drivers go on.
+    terminated: AtomicBool,
+    ready_fd: OnceLock<ReadyFd>,
     /// Cancelled when the socket is closed: listeners stop, drivers start lingering.
     pub closing: CancellationToken,
     linger_deadline: Mutex<Option<Instant>>,
@@ -118,7 +122,7 @@ fn seed() -> u32 {
 
 impl SocketCore {
     pub fn new(kind: SocketType, shared: Arc<Shared>) -> Arc<SocketCore> {
-        Arc::new(SocketCore {
+        let core = Arc::new(SocketCore {
             kind,
             shared,
             state: Mutex::new(State {
@@ -136,13 +140,97 @@ impl SocketCore {
             readable: Event::new(),
             writable: Event::new(),
             closed: AtomicBool::new(false),
+            terminated: AtomicBool::new(false),
+            ready_fd: OnceLock::new(),
             closing: CancellationToken::new(),
             linger_deadline: Mutex::new(None),
-        })
+        });
+        core.shared.register(&core);
+        core
     }
 
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// Closed, or its context shut down: application calls fail.
+    fn is_dead(&self) -> bool {
+        self.is_closed() || self.terminated.load(Ordering::Acquire)
+    }
+
+    /// The context is shutting down: every blocked and later call fails with
+    /// `Terminated`; queued messages still go out within linger.
+    pub fn terminate(&self) {
+        self.terminated.store(true, Ordering::Release);
+        self.wake_readable(usize::MAX);
+        self.wake_writable(usize::MAX);
+    }
+
+    fn signal_fd(&self) {
+        if let Some(fd) = self.ready_fd.get() {
+            fd.signal();
+        }
+    }
+
+    /// Wakes up to `n` receivers and the readiness fd.
+    fn wake_readable(&self, n: usize) {
+        self.readable.notify(n);
+        self.signal_fd();
+    }
+
+    /// Wakes up to `n` senders and the readiness fd.
+    fn wake_writable(&self, n: usize) {
+        self.writable.notify(n);
+        self.signal_fd();
+    }
+
+    /// The fd that becomes readable when readiness may have changed (made on first use).
+    pub fn readiness_fd(&self) -> std::io::Result<std::os::fd::RawFd> {
+        if let Some(fd) = self.ready_fd.get() {
+            return Ok(fd.raw_fd());
+        }
+        let fd = ReadyFd::new()?;
+        // Start signalled: whatever state the socket is in has not been seen yet.
+        fd.signal();
+        Ok(self.ready_fd.get_or_init(|| fd).raw_fd())
+    }
+
+    /// What the socket can do now. Resets the readiness fd first, so any
+    /// change after this call signals it again.
+    pub fn readiness(&self) -> Readiness {
+        if let Some(fd) = self.ready_fd.get() {
+            fd.clear();
+        }
+        if self.is_dead() {
+            return Readiness::default();
+        }
+        let st = self.state.lock();
+        let has_room = |id: &PeerId| {
+            st.peers
+                .get(id)
+                .is_some_and(|p| st.opts.has_out_room(p.out.len()))
+        };
+        let any_room = || st.lb.peers().iter().any(has_room);
+        let readable = !st.fq.is_empty()
+            && match self.kind {
+                SocketType::Rep => st.rep.is_none(),
+                SocketType::Req => st.req != ReqState::Idle,
+                k => k.can_recv(),
+            };
+        let writable = match self.kind {
+            SocketType::Push | SocketType::Dealer | SocketType::Pair => any_room(),
+            SocketType::Req => st.req == ReqState::Idle && any_room(),
+            SocketType::Rep => st.rep.is_some(),
+            SocketType::Router => {
+                !st.opts.router_mandatory
+                    || st
+                        .peers
+                        .values()
+                        .any(|p| p.connected && st.opts.has_out_room(p.out.len()))
+            }
+            _ => false,
+        };
+        Readiness { readable, writable }
     }
 
     /// Closes the socket: no more calls; drivers flush until the linger deadline.
@@ -153,8 +241,8 @@ impl SocketCore {
         let linger = self.state.lock().opts.linger;
         *self.linger_deadline.lock() = linger.map(|l| Instant::now() + l);
         self.closing.cancel();
-        self.readable.notify(usize::MAX);
-        self.writable.notify(usize::MAX);
+        self.wake_readable(usize::MAX);
+        self.wake_writable(usize::MAX);
     }
 
     /// When lingering drivers must give up (`None`: never).
@@ -190,7 +278,7 @@ impl SocketCore {
         }
         drop(st);
         if queue_early {
-            self.writable.notify(usize::MAX);
+            self.wake_writable(usize::MAX);
         }
         id
     }
@@ -243,7 +331,7 @@ impl SocketCore {
         p.superseded = false;
         st.lb.add(id);
         drop(st);
-        self.writable.notify(usize::MAX);
+        self.wake_writable(usize::MAX);
         Some(id)
     }
 
@@ -313,7 +401,7 @@ impl SocketCore {
         if was_empty && !p.inbox.is_empty() && !p.in_fq {
             p.in_fq = true;
             st.fq.push(id);
-            self.readable.notify(1);
+            self.wake_readable(1);
         }
         full
     }
@@ -336,7 +424,7 @@ impl SocketCore {
         let more = !p.out.is_empty();
         drop(st);
         if was_full {
-            self.writable.notify(1);
+            self.wake_writable(1);
         }
         Some(more)
     }
@@ -374,7 +462,7 @@ impl SocketCore {
 
     /// Sends without waiting. `Err(WouldBlock)` hands the message back.
     pub fn try_send(&self, msg: Message) -> Result<(), SendError> {
-        if self.is_closed() {
+        if self.is_dead() {
             return Err(SendError::new(Error::Terminated, msg));
         }
         if msg.is_empty() {
@@ -439,6 +527,9 @@ impl SocketCore {
                     // The requester is gone: the reply is dropped, as in libzmq.
                     _ => {}
                 }
+                drop(guard);
+                // Answering may make the next request readable.
+                self.signal_fd();
                 return Ok(());
             }
             SocketType::Router => {
@@ -498,7 +589,7 @@ impl SocketCore {
     /// Takes one message off the fair queue; `Ok(None)` when the socket type
     /// dropped it (a REP request without envelope, a REQ reply without delimiter).
     fn try_recv_once(&self) -> Result<Option<Message>, Error> {
-        if self.is_closed() {
+        if self.is_dead() {
             return Err(Error::Terminated);
         }
         if !self.kind.can_recv() {
@@ -564,12 +655,18 @@ impl SocketCore {
                 _ => Some(msg),
             };
             let more = !st.fq.is_empty();
+            let state_changed =
+                matches!(self.kind, SocketType::Req | SocketType::Rep) && result.is_some();
             drop(guard);
+            if state_changed {
+                // REQ may send again, REP must answer: writability changed.
+                self.signal_fd();
+            }
             if let Some(d) = wake_driver {
                 d.notify_one();
             }
             if more {
-                self.readable.notify(1);
+                self.wake_readable(1);
             }
             return Ok(result);
         }

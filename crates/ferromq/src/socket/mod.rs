@@ -2,3 +2,4 @@
 
 pub(crate) mod core;
 mod endpoints;
+pub(crate) mod readiness;
