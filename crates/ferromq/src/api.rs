@@ -8,6 +8,7 @@ use ferromq_proto::{Message, SocketType};
 
 use crate::context::Context;
 use crate::error::{Error, Result, SendError};
+use crate::options::SocketOptions;
 use crate::socket::core::SocketCore;
 use crate::socket::readiness::Readiness;
 
@@ -61,6 +62,17 @@ macro_rules! common_methods {
         /// (`tcp://127.0.0.1:49152`).
         pub fn last_endpoint(&self) -> String {
             self.h.core.state.lock().last_endpoint.clone()
+        }
+
+        /// A snapshot of every option.
+        pub fn options(&self) -> SocketOptions {
+            self.h.core.state.lock().opts.clone()
+        }
+
+        /// Changes options in one step. Values are taken as given: the
+        /// individual setters validate, this does not.
+        pub fn update_options(&self, f: impl FnOnce(&mut SocketOptions)) {
+            f(&mut self.h.core.state.lock().opts);
         }
 
         /// Per-peer limit of queued outgoing messages (default 1000; 0 = none).

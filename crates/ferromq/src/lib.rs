@@ -78,5 +78,5 @@ pub use context::Context;
 pub use endpoint::{Endpoint, EndpointError};
 pub use error::{Error, Result, SendError};
 pub use ferromq_proto::{Message, SocketType};
-pub use options::DEFAULT_LINGER;
+pub use options::{SocketOptions, DEFAULT_LINGER};
 pub use socket::readiness::Readiness;

@@ -4,40 +4,60 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-/// The options of one socket. Changes apply to connections made afterwards,
-/// except timeouts, HWMs on queues created afterwards, and linger at close.
-#[derive(Clone, Debug)]
-pub(crate) struct Options {
+/// The options of one socket, as [`Socket::options`](crate::Socket::options)
+/// reports them and [`Socket::update_options`](crate::Socket::update_options)
+/// changes them. Each field has a validated setter on the socket too.
+///
+/// Connection settings (routing id, timeouts of the handshake, heartbeats,
+/// message size limit) apply to connections made afterwards; HWMs, send and
+/// receive timeouts apply at once; linger applies at close.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SocketOptions {
     /// Per-peer outgoing queue limit in messages; 0 = unlimited.
     pub sndhwm: usize,
     /// Per-peer incoming queue limit in messages; 0 = unlimited.
     pub rcvhwm: usize,
+    /// How long a send may wait; `None` = forever.
     pub sndtimeo: Option<Duration>,
+    /// How long a receive may wait; `None` = forever.
     pub rcvtimeo: Option<Duration>,
-    /// `None` = wait forever.
+    /// How long to flush at close; `None` = forever.
     pub linger: Option<Duration>,
+    /// Routing id announced to peers (empty: none).
     pub routing_id: Bytes,
+    /// ROUTER: fail instead of dropping unroutable messages.
     pub router_mandatory: bool,
+    /// ROUTER: a newcomer with a routing id in use takes it over.
     pub router_handover: bool,
+    /// Largest frame accepted from a peer; `None` = no limit.
     pub max_msg_size: Option<u64>,
-    /// `None` = do not reconnect.
+    /// Wait before reconnecting; `None` = do not reconnect.
     pub reconnect_ivl: Option<Duration>,
-    /// Zero = no exponential backoff.
+    /// Upper bound of exponential reconnect backoff; zero = no backoff.
     pub reconnect_ivl_max: Duration,
+    /// Handshake time limit; `None` = none.
     pub handshake_ivl: Option<Duration>,
+    /// Heartbeat PING interval; `None` = no heartbeats.
     pub heartbeat_ivl: Option<Duration>,
+    /// Close if nothing arrives this long after a PING; `None` = the interval.
     pub heartbeat_timeout: Option<Duration>,
+    /// TTL asked of peers in our PINGs.
     pub heartbeat_ttl: Option<Duration>,
+    /// Queue only to peers whose connection is up.
     pub immediate: bool,
+    /// Allow IPv6 (dual-stack wildcard bind).
     pub ipv6: bool,
 }
+
+pub(crate) type Options = SocketOptions;
 
 /// Linger used by the Rust API when the application sets none: long enough
 /// to flush ordinary traffic at close, short enough that a vanished peer
 /// cannot hang a program forever (libzmq waits forever; the C ABI keeps that).
 pub const DEFAULT_LINGER: Duration = Duration::from_secs(30);
 
-impl Default for Options {
+impl Default for SocketOptions {
     fn default() -> Self {
         Options {
             sndhwm: 1000,
@@ -61,17 +81,17 @@ impl Default for Options {
     }
 }
 
-impl Options {
-    pub fn has_out_room(&self, queued: usize) -> bool {
+impl SocketOptions {
+    pub(crate) fn has_out_room(&self, queued: usize) -> bool {
         self.sndhwm == 0 || queued < self.sndhwm
     }
 
-    pub fn in_full(&self, queued: usize) -> bool {
+    pub(crate) fn in_full(&self, queued: usize) -> bool {
         self.rcvhwm != 0 && queued >= self.rcvhwm
     }
 
     /// Low-water mark at which a paused reader resumes (libzmq: `(hwm + 1) / 2`).
-    pub fn in_resume(&self, queued: usize) -> bool {
+    pub(crate) fn in_resume(&self, queued: usize) -> bool {
         self.rcvhwm == 0 || queued < self.rcvhwm.div_ceil(2).max(1)
     }
 }
