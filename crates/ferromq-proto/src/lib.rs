@@ -44,6 +44,7 @@ pub mod message;
 pub mod routing;
 pub mod socket_type;
 pub mod wire;
+pub mod z85;
 
 pub use connection::{Config, Connection, ConnectionError, Event, PeerInfo};
 pub use message::Message;

@@ -1,0 +1,438 @@
+//! Sockets: `zmq_socket`, `zmq_close`, endpoints, and frame-at-a-time send
+//! and receive over ferromq's whole-message sockets.
+//!
+//! C sends a multipart message frame by frame with ZMQ_SNDMORE; the frames
+//! gather here and go to ferromq as one message with the last frame, so a
+//! message is still delivered whole or not at all. Received messages are
+//! handed out a frame at a time, with ZMQ_RCVMORE telling if more follow.
+
+use std::collections::{HashMap, VecDeque};
+use std::ffi::{c_char, c_void, CStr};
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use ferromq::{Error, Message, Socket, SocketType};
+use parking_lot::{Mutex, RwLock};
+
+use crate::ctx::Ctx;
+use crate::errno::{self, fail};
+use crate::guard;
+use crate::msg::{MsgRepr, ZmqMsg};
+
+/// Send/receive flags.
+pub const ZMQ_DONTWAIT: i32 = 1;
+/// More frames of this message follow.
+pub const ZMQ_SNDMORE: i32 = 2;
+
+/// What a socket handle points to.
+pub struct Sock {
+    pub ctx: *const Ctx,
+    pub sock: Socket,
+    pub kind: SocketType,
+    /// Frames of a message being sent.
+    sending: Mutex<Message>,
+    /// Frames of a received message not yet handed out.
+    receiving: Mutex<VecDeque<Bytes>>,
+}
+
+// SAFETY: `ctx` outlives every socket (zmq_ctx_term waits for all to close)
+// and is only used through its own locks.
+unsafe impl Send for Sock {}
+// SAFETY: as above; every other field is Sync.
+unsafe impl Sync for Sock {}
+
+/// Live socket handles. A handle is checked here on every call, so a closed
+/// or bogus pointer gives ENOTSOCK instead of undefined behaviour.
+fn live() -> &'static RwLock<HashMap<usize, Arc<Sock>>> {
+    static LIVE: OnceLock<RwLock<HashMap<usize, Arc<Sock>>>> = OnceLock::new();
+    LIVE.get_or_init(Default::default)
+}
+
+impl Sock {
+    /// The socket behind a handle, or None with errno ENOTSOCK.
+    pub fn get(s: *mut c_void) -> Option<Arc<Sock>> {
+        match live().read().get(&(s as usize)) {
+            Some(sock) => Some(sock.clone()),
+            None => fail(libc::ENOTSOCK, None),
+        }
+    }
+
+    /// Frames of a partly read message remain.
+    pub fn rcvmore(&self) -> bool {
+        !self.receiving.lock().is_empty()
+    }
+
+    /// POLLIN / POLLOUT as libzmq's ZMQ_EVENTS reports them.
+    pub fn events(&self) -> i32 {
+        let r = self.sock.readiness();
+        let mut ev = 0;
+        if r.readable || self.rcvmore() {
+            ev |= 1;
+        }
+        if r.writable || !self.sending.lock().is_empty() {
+            ev |= 2;
+        }
+        ev
+    }
+
+    /// Sends one frame; returns its size or an errno.
+    pub fn send_frame(&self, frame: Bytes, flags: i32) -> Result<usize, i32> {
+        if !self.kind.can_send() {
+            return Err(libc::ENOTSUP);
+        }
+        let len = frame.len();
+        let dontwait = flags & ZMQ_DONTWAIT != 0;
+        let mut sending = self.sending.lock();
+        let first = sending.is_empty();
+        if flags & ZMQ_SNDMORE != 0 {
+            // libzmq decides EAGAIN on the first frame; once it is taken the
+            // rest of the message cannot fail for want of room.
+            if first && dontwait && !self.sock.readiness().writable {
+                return Err(libc::EAGAIN);
+            }
+            sending.push(frame);
+            return Ok(len);
+        }
+        sending.push(frame);
+        let msg = std::mem::take(&mut *sending);
+        let multipart = !first;
+        drop(sending);
+        let r = if dontwait {
+            match self.sock.try_send(msg) {
+                // Room was checked at the first frame; wait out the race.
+                Err(e) if multipart && matches!(e.error, Error::WouldBlock) => {
+                    self.sock.send(e.message)
+                }
+                r => r,
+            }
+        } else {
+            self.sock.send(msg)
+        };
+        r.map(|()| len).map_err(|e| errno::code(&e.error))
+    }
+
+    /// Receives one frame and whether more follow.
+    pub fn recv_frame(&self, flags: i32) -> Result<(Bytes, bool), i32> {
+        {
+            let mut q = self.receiving.lock();
+            if let Some(f) = q.pop_front() {
+                return Ok((f, !q.is_empty()));
+            }
+        }
+        let msg = if flags & ZMQ_DONTWAIT != 0 {
+            self.sock.try_recv()
+        } else {
+            self.sock.recv()
+        };
+        let mut frames = msg.map_err(|e| errno::code(&e))?.into_iter();
+        let first = frames.next().unwrap_or_default();
+        let mut q = self.receiving.lock();
+        q.extend(frames);
+        Ok((first, !q.is_empty()))
+    }
+}
+
+/// Reads a C string argument.
+pub fn c_str<'a>(p: *const c_char) -> Option<&'a str> {
+    if p.is_null() {
+        return fail(libc::EINVAL, None);
+    }
+    // SAFETY: the caller passes a NUL-terminated string.
+    match unsafe { CStr::from_ptr(p) }.to_str() {
+        Ok(s) => Some(s),
+        Err(_) => fail(libc::EINVAL, None),
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn zmq_socket(context: *mut c_void, kind: i32) -> *mut c_void {
+    guard(std::ptr::null_mut(), || {
+        let Some(ctx) = Ctx::from_handle(context) else {
+            return std::ptr::null_mut();
+        };
+        let Some(kind) = SocketType::from_id(kind) else {
+            return fail(libc::EINVAL, std::ptr::null_mut());
+        };
+        let engine = match ctx.open_socket() {
+            Ok(e) => e,
+            Err(e) => return fail(e, std::ptr::null_mut()),
+        };
+        let sock = match engine.socket(kind) {
+            Ok(s) => s,
+            Err(e) => {
+                ctx.socket_closed();
+                return fail(errno::code(&e), std::ptr::null_mut());
+            }
+        };
+        // libzmq's defaults: wait forever at close (unless the context is
+        // not BLOCKY), and the context's IPv6 setting.
+        let (blocky, ipv6) = {
+            let st = ctx.state.lock();
+            (st.blocky, st.ipv6)
+        };
+        sock.set_linger(if blocky {
+            None
+        } else {
+            Some(std::time::Duration::ZERO)
+        });
+        sock.set_ipv6(ipv6);
+        let handle = Arc::new(Sock {
+            ctx,
+            sock,
+            kind,
+            sending: Mutex::new(Message::new()),
+            receiving: Mutex::new(VecDeque::new()),
+        });
+        let ptr = Arc::as_ptr(&handle) as *mut c_void;
+        live().write().insert(ptr as usize, handle);
+        ptr
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn zmq_close(s: *mut c_void) -> i32 {
+    guard(-1, || {
+        let Some(sock) = live().write().remove(&(s as usize)) else {
+            return fail(libc::ENOTSOCK, -1);
+        };
+        sock.sock.clone().close();
+        // SAFETY: ctx outlives its sockets (zmq_ctx_term waits for this call).
+        unsafe { &*sock.ctx }.socket_closed();
+        0
+    })
+}
+
+fn endpoint_call(
+    s: *mut c_void,
+    addr: *const c_char,
+    f: fn(&Socket, &str) -> ferromq::Result<()>,
+) -> i32 {
+    guard(-1, || {
+        let Some(sock) = Sock::get(s) else { return -1 };
+        let Some(addr) = c_str(addr) else { return -1 };
+        match f(&sock.sock, addr) {
+            Ok(()) => 0,
+            Err(e) => fail(errno::code(&e), -1),
+        }
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn zmq_bind(s: *mut c_void, addr: *const c_char) -> i32 {
+    endpoint_call(s, addr, Socket::bind)
+}
+
+#[no_mangle]
+pub extern "C" fn zmq_connect(s: *mut c_void, addr: *const c_char) -> i32 {
+    endpoint_call(s, addr, Socket::connect)
+}
+
+#[no_mangle]
+pub extern "C" fn zmq_unbind(s: *mut c_void, addr: *const c_char) -> i32 {
+    endpoint_call(s, addr, Socket::unbind)
+}
+
+#[no_mangle]
+pub extern "C" fn zmq_disconnect(s: *mut c_void, addr: *const c_char) -> i32 {
+    endpoint_call(s, addr, Socket::disconnect)
+}
+
+fn send_bytes(s: *mut c_void, frame: Bytes, flags: i32) -> i32 {
+    let Some(sock) = Sock::get(s) else { return -1 };
+    match sock.send_frame(frame, flags) {
+        Ok(n) => n.min(i32::MAX as usize) as i32,
+        Err(e) => fail(e, -1),
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn zmq_send(s: *mut c_void, buf: *const c_void, len: usize, flags: i32) -> i32 {
+    guard(-1, || {
+        if buf.is_null() && len != 0 {
+            return fail(libc::EFAULT, -1);
+        }
+        let frame = if len == 0 {
+            Bytes::new()
+        } else {
+            // SAFETY: the caller passes `len` readable bytes.
+            Bytes::copy_from_slice(unsafe { std::slice::from_raw_parts(buf as *const u8, len) })
+        };
+        send_bytes(s, frame, flags)
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn zmq_send_const(
+    s: *mut c_void,
+    buf: *const c_void,
+    len: usize,
+    flags: i32,
+) -> i32 {
+    guard(-1, || {
+        if buf.is_null() && len != 0 {
+            return fail(libc::EFAULT, -1);
+        }
+        // The caller promises the buffer outlives the message: no copy.
+        send_bytes(
+            s,
+            crate::msg::foreign_bytes(buf as *mut c_void, len, None, std::ptr::null_mut()),
+            flags,
+        )
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn zmq_recv(s: *mut c_void, buf: *mut c_void, len: usize, flags: i32) -> i32 {
+    guard(-1, || {
+        if buf.is_null() && len != 0 {
+            return fail(libc::EFAULT, -1);
+        }
+        let Some(sock) = Sock::get(s) else { return -1 };
+        match sock.recv_frame(flags) {
+            Ok((frame, _)) => {
+                let n = frame.len().min(len);
+                if n > 0 {
+                    // SAFETY: the caller passes `len` writable bytes; n <= len.
+                    unsafe { std::ptr::copy_nonoverlapping(frame.as_ptr(), buf as *mut u8, n) };
+                }
+                // libzmq returns the full size even when it truncated.
+                frame.len().min(i32::MAX as usize) as i32
+            }
+            Err(e) => fail(e, -1),
+        }
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn zmq_msg_send(msg: *mut ZmqMsg, s: *mut c_void, flags: i32) -> i32 {
+    guard(-1, || {
+        let Some(sock) = Sock::get(s) else { return -1 };
+        let Some(m) = MsgRepr::get(msg) else {
+            return -1;
+        };
+        let frame = m.data.clone();
+        match sock.send_frame(frame, flags) {
+            Ok(n) => {
+                // Sent: the message is now empty, as after libzmq's send.
+                m.data = Bytes::new();
+                m.more = false;
+                n.min(i32::MAX as usize) as i32
+            }
+            Err(e) => fail(e, -1),
+        }
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn zmq_msg_recv(msg: *mut ZmqMsg, s: *mut c_void, flags: i32) -> i32 {
+    guard(-1, || {
+        let Some(sock) = Sock::get(s) else { return -1 };
+        let Some(m) = MsgRepr::get(msg) else {
+            return -1;
+        };
+        match sock.recv_frame(flags) {
+            Ok((frame, more)) => {
+                let n = frame.len();
+                m.data = frame;
+                m.more = more;
+                n.min(i32::MAX as usize) as i32
+            }
+            Err(e) => fail(e, -1),
+        }
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn zmq_sendmsg(s: *mut c_void, msg: *mut ZmqMsg, flags: i32) -> i32 {
+    zmq_msg_send(msg, s, flags)
+}
+
+#[no_mangle]
+pub extern "C" fn zmq_recvmsg(s: *mut c_void, msg: *mut ZmqMsg, flags: i32) -> i32 {
+    zmq_msg_recv(msg, s, flags)
+}
+
+#[no_mangle]
+pub extern "C" fn zmq_sendiov(
+    s: *mut c_void,
+    iov: *mut libc::iovec,
+    count: usize,
+    flags: i32,
+) -> i32 {
+    guard(-1, || {
+        if count == 0 || iov.is_null() {
+            return fail(libc::EINVAL, -1);
+        }
+        let Some(sock) = Sock::get(s) else { return -1 };
+        // SAFETY: the caller passes `count` iovecs.
+        let iovs = unsafe { std::slice::from_raw_parts(iov, count) };
+        let mut sent = 0;
+        for (i, v) in iovs.iter().enumerate() {
+            let data = if v.iov_len == 0 {
+                Bytes::new()
+            } else {
+                // SAFETY: each iovec describes readable memory.
+                Bytes::copy_from_slice(unsafe {
+                    std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len)
+                })
+            };
+            let part_flags = if i + 1 < count {
+                flags | ZMQ_SNDMORE
+            } else {
+                flags
+            };
+            match sock.send_frame(data, part_flags) {
+                Ok(n) => sent = n,
+                Err(e) => return fail(e, -1),
+            }
+        }
+        sent as i32
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn zmq_recviov(
+    s: *mut c_void,
+    iov: *mut libc::iovec,
+    count: *mut usize,
+    flags: i32,
+) -> i32 {
+    guard(-1, || {
+        if iov.is_null() || count.is_null() {
+            return fail(libc::EINVAL, -1);
+        }
+        let Some(sock) = Sock::get(s) else { return -1 };
+        // SAFETY: `count` points to the capacity of `iov`.
+        let cap = unsafe { *count };
+        let mut n = 0;
+        let mut total = 0usize;
+        while n < cap {
+            let (frame, more) = match sock.recv_frame(if n == 0 { flags } else { 0 }) {
+                Ok(f) => f,
+                Err(e) => return fail(e, -1),
+            };
+            // libzmq hands each part over in malloc'd memory the caller frees.
+            // SAFETY: malloc of the frame's size (at least 1 byte); copied fully.
+            let buf = unsafe { libc::malloc(frame.len().max(1)) };
+            if buf.is_null() {
+                return fail(libc::ENOMEM, -1);
+            }
+            // SAFETY: buf has room for the frame; iov has `cap` entries and n < cap.
+            unsafe {
+                std::ptr::copy_nonoverlapping(frame.as_ptr(), buf as *mut u8, frame.len());
+                *iov.add(n) = libc::iovec {
+                    iov_base: buf,
+                    iov_len: frame.len(),
+                };
+            }
+            total += frame.len();
+            n += 1;
+            if !more {
+                break;
+            }
+        }
+        // SAFETY: as above.
+        unsafe { *count = n };
+        total.min(i32::MAX as usize) as i32
+    })
+}

@@ -1,0 +1,266 @@
+//! `zmq_setsockopt` / `zmq_getsockopt` by libzmq's numeric ids and encodings.
+//!
+//! Options ferromq does not implement yet fail with EINVAL (never a crash
+//! and never a silent no-op), so a program learns at once what is missing.
+
+use std::ffi::c_void;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferromq::SocketType;
+
+use crate::errno::{self, fail};
+use crate::guard;
+use crate::socket::Sock;
+
+const ROUTING_ID: i32 = 5;
+const RCVMORE: i32 = 13;
+const FD: i32 = 14;
+const EVENTS: i32 = 15;
+const TYPE: i32 = 16;
+const LINGER: i32 = 17;
+const RECONNECT_IVL: i32 = 18;
+const RECONNECT_IVL_MAX: i32 = 21;
+const MAXMSGSIZE: i32 = 22;
+const SNDHWM: i32 = 23;
+const RCVHWM: i32 = 24;
+const RCVTIMEO: i32 = 27;
+const SNDTIMEO: i32 = 28;
+const LAST_ENDPOINT: i32 = 32;
+const ROUTER_MANDATORY: i32 = 33;
+const IMMEDIATE: i32 = 39;
+const IPV6: i32 = 42;
+const MECHANISM: i32 = 43;
+const ROUTER_HANDOVER: i32 = 56;
+const HANDSHAKE_IVL: i32 = 66;
+const HEARTBEAT_IVL: i32 = 75;
+const HEARTBEAT_TTL: i32 = 76;
+const HEARTBEAT_TIMEOUT: i32 = 77;
+const THREAD_SAFE: i32 = 81;
+
+/// Milliseconds as libzmq encodes durations: -1 (or `none`) for "none/forever".
+fn ms_to_opt(v: i32, none: i32) -> Option<Duration> {
+    if v == none {
+        None
+    } else {
+        Some(Duration::from_millis(v as u64))
+    }
+}
+
+fn opt_to_ms(d: Option<Duration>, none: i32) -> i32 {
+    d.map_or(none, |d| d.as_millis().min(i32::MAX as u128) as i32)
+}
+
+fn read_int(val: *const c_void, len: usize) -> Option<i32> {
+    if val.is_null() || len != 4 {
+        return None;
+    }
+    // SAFETY: the caller passes `len` (= 4) readable bytes; unaligned is fine.
+    Some(unsafe { std::ptr::read_unaligned(val as *const i32) })
+}
+
+fn read_i64(val: *const c_void, len: usize) -> Option<i64> {
+    if val.is_null() || len != 8 {
+        return None;
+    }
+    // SAFETY: as read_int, 8 bytes.
+    Some(unsafe { std::ptr::read_unaligned(val as *const i64) })
+}
+
+#[no_mangle]
+pub extern "C" fn zmq_setsockopt(
+    s: *mut c_void,
+    option: i32,
+    val: *const c_void,
+    len: usize,
+) -> i32 {
+    guard(-1, || {
+        let Some(sock) = Sock::get(s) else { return -1 };
+        let int = read_int(val, len);
+        let sk = &sock.sock;
+        let ok = match (option, int) {
+            (ROUTING_ID, _) => {
+                if val.is_null() || len == 0 || len > 255 {
+                    return fail(libc::EINVAL, -1);
+                }
+                // SAFETY: `len` readable bytes.
+                let id = Bytes::copy_from_slice(unsafe {
+                    std::slice::from_raw_parts(val as *const u8, len)
+                });
+                sk.set_routing_id(id).is_ok()
+            }
+            (MAXMSGSIZE, _) => match read_i64(val, len) {
+                Some(v) if v >= -1 => {
+                    sk.set_max_msg_size(u64::try_from(v).ok());
+                    true
+                }
+                _ => false,
+            },
+            (_, None) => false,
+            (LINGER, Some(v)) if v >= -1 => {
+                sk.set_linger(ms_to_opt(v, -1));
+                true
+            }
+            (RECONNECT_IVL, Some(v)) if v >= -1 => {
+                sk.set_reconnect_ivl(ms_to_opt(v, -1));
+                true
+            }
+            (RECONNECT_IVL_MAX, Some(v)) if v >= 0 => {
+                sk.set_reconnect_ivl_max(Duration::from_millis(v as u64));
+                true
+            }
+            (SNDHWM, Some(v)) if v >= 0 => {
+                sk.set_sndhwm(v as usize);
+                true
+            }
+            (RCVHWM, Some(v)) if v >= 0 => {
+                sk.set_rcvhwm(v as usize);
+                true
+            }
+            (RCVTIMEO, Some(v)) if v >= -1 => {
+                sk.set_rcvtimeo(ms_to_opt(v, -1));
+                true
+            }
+            (SNDTIMEO, Some(v)) if v >= -1 => {
+                sk.set_sndtimeo(ms_to_opt(v, -1));
+                true
+            }
+            (ROUTER_MANDATORY, Some(v)) if sock.kind == SocketType::Router => {
+                sk.set_router_mandatory(v != 0);
+                true
+            }
+            (ROUTER_HANDOVER, Some(v)) if sock.kind == SocketType::Router => {
+                sk.set_router_handover(v != 0);
+                true
+            }
+            (IMMEDIATE, Some(v)) => {
+                sk.set_immediate(v != 0);
+                true
+            }
+            (IPV6, Some(v)) => {
+                sk.set_ipv6(v != 0);
+                true
+            }
+            (HANDSHAKE_IVL, Some(v)) if v >= 0 => {
+                sk.set_handshake_ivl(ms_to_opt(v, 0));
+                true
+            }
+            (HEARTBEAT_IVL, Some(v)) if v >= 0 => {
+                sk.set_heartbeat_ivl(ms_to_opt(v, 0));
+                true
+            }
+            // The TTL travels in deciseconds in a u16.
+            (HEARTBEAT_TTL, Some(v)) if (0..=6_553_599).contains(&v) => {
+                sk.set_heartbeat_ttl(ms_to_opt(v, 0));
+                true
+            }
+            (HEARTBEAT_TIMEOUT, Some(v)) if v >= -1 => {
+                sk.set_heartbeat_timeout(ms_to_opt(v, -1));
+                true
+            }
+            _ => false,
+        };
+        if ok {
+            0
+        } else {
+            fail(libc::EINVAL, -1)
+        }
+    })
+}
+
+/// Where a getsockopt result goes, with libzmq's size rules.
+struct Out {
+    val: *mut c_void,
+    len: *mut usize,
+}
+
+impl Out {
+    fn int(&self, v: i32) -> i32 {
+        self.bytes_exact(&v.to_ne_bytes())
+    }
+
+    fn i64(&self, v: i64) -> i32 {
+        self.bytes_exact(&v.to_ne_bytes())
+    }
+
+    /// Fixed-size values: the buffer must hold them.
+    fn bytes_exact(&self, b: &[u8]) -> i32 {
+        // SAFETY: `len` is non-null (checked by the caller) and readable.
+        if unsafe { *self.len } < b.len() {
+            return fail(libc::EINVAL, -1);
+        }
+        self.bytes(b)
+    }
+
+    /// Variable-size values: copied whole, or EINVAL if they do not fit.
+    fn bytes(&self, b: &[u8]) -> i32 {
+        // SAFETY: `len` points to the size of `val`'s buffer; we write at most that.
+        unsafe {
+            if *self.len < b.len() {
+                return fail(libc::EINVAL, -1);
+            }
+            std::ptr::copy_nonoverlapping(b.as_ptr(), self.val as *mut u8, b.len());
+            *self.len = b.len();
+        }
+        0
+    }
+
+    /// Strings go out NUL-terminated.
+    fn string(&self, s: &str) -> i32 {
+        let mut b = s.as_bytes().to_vec();
+        b.push(0);
+        self.bytes(&b)
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn zmq_getsockopt(
+    s: *mut c_void,
+    option: i32,
+    val: *mut c_void,
+    len: *mut usize,
+) -> i32 {
+    guard(-1, || {
+        let Some(sock) = Sock::get(s) else { return -1 };
+        if val.is_null() || len.is_null() {
+            return fail(libc::EFAULT, -1);
+        }
+        let out = Out { val, len };
+        let o = sock.sock.options();
+        match option {
+            TYPE => out.int(i32::from(sock.kind.id())),
+            RCVMORE => out.int(i32::from(sock.rcvmore())),
+            EVENTS => out.int(sock.events()),
+            FD => match sock.sock.readiness_fd() {
+                Ok(fd) => out.int(fd),
+                Err(e) => fail(errno::code(&e), -1),
+            },
+            ROUTING_ID => out.bytes(&o.routing_id),
+            LINGER => out.int(opt_to_ms(o.linger, -1)),
+            RECONNECT_IVL => out.int(opt_to_ms(o.reconnect_ivl, -1)),
+            RECONNECT_IVL_MAX => out.int(opt_to_ms(Some(o.reconnect_ivl_max), 0)),
+            MAXMSGSIZE => out.i64(o.max_msg_size.map_or(-1, |m| m.min(i64::MAX as u64) as i64)),
+            SNDHWM => out.int(o.sndhwm.min(i32::MAX as usize) as i32),
+            RCVHWM => out.int(o.rcvhwm.min(i32::MAX as usize) as i32),
+            RCVTIMEO => out.int(opt_to_ms(o.rcvtimeo, -1)),
+            SNDTIMEO => out.int(opt_to_ms(o.sndtimeo, -1)),
+            LAST_ENDPOINT => out.string(&sock.sock.last_endpoint()),
+            ROUTER_MANDATORY if sock.kind == SocketType::Router => {
+                out.int(i32::from(o.router_mandatory))
+            }
+            ROUTER_HANDOVER if sock.kind == SocketType::Router => {
+                out.int(i32::from(o.router_handover))
+            }
+            IMMEDIATE => out.int(i32::from(o.immediate)),
+            IPV6 => out.int(i32::from(o.ipv6)),
+            // Only the NULL mechanism exists so far.
+            MECHANISM => out.int(0),
+            HANDSHAKE_IVL => out.int(opt_to_ms(o.handshake_ivl, 0)),
+            HEARTBEAT_IVL => out.int(opt_to_ms(o.heartbeat_ivl, 0)),
+            HEARTBEAT_TTL => out.int(opt_to_ms(o.heartbeat_ttl, 0)),
+            HEARTBEAT_TIMEOUT => out.int(opt_to_ms(o.heartbeat_timeout, -1)),
+            THREAD_SAFE => out.int(0),
+            _ => fail(libc::EINVAL, -1),
+        }
+    })
+}
