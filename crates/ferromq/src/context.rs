@@ -49,6 +49,8 @@ pub(crate) struct Shared {
     unflushed: AtomicUsize,
     sockets: Mutex<Vec<Weak<SocketCore>>>,
     terminated: AtomicBool,
+    /// inproc names bound in this context, and connectors waiting for them.
+    pub inproc: Mutex<crate::transport::inproc::Registry>,
 }
 
 struct TaskGuard(Arc<Shared>);
@@ -122,6 +124,7 @@ impl Context {
             unflushed: AtomicUsize::new(0),
             sockets: Mutex::new(Vec::new()),
             terminated: AtomicBool::new(false),
+            inproc: Mutex::new(Default::default()),
         });
         Context {
             inner: Arc::new(ContextInner {

@@ -15,6 +15,11 @@ pub enum Endpoint {
         /// Port; 0 means "any" (bind) .
         port: u16,
     },
+    /// `inproc://name`: a pipe between sockets of one context.
+    Inproc {
+        /// The name (any non-empty string).
+        name: String,
+    },
 }
 
 /// Why an endpoint string was refused.
@@ -55,6 +60,10 @@ impl Endpoint {
             .ok_or_else(|| EndpointError::Syntax(s.to_string()))?;
         match transport {
             "tcp" => Self::parse_tcp(s, addr, bind),
+            "inproc" if addr.is_empty() => Err(EndpointError::BadHost(s.to_string())),
+            "inproc" => Ok(Endpoint::Inproc {
+                name: addr.to_string(),
+            }),
             other => Err(EndpointError::UnknownTransport(other.to_string())),
         }
     }
@@ -115,6 +124,7 @@ impl fmt::Display for Endpoint {
                 write!(f, "tcp://[{host}]:{port}")
             }
             Endpoint::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
+            Endpoint::Inproc { name } => write!(f, "inproc://{name}"),
         }
     }
 }
@@ -186,5 +196,12 @@ mod tests {
             Err(EndpointError::UnknownTransport("inproc2".into()))
         );
         assert_eq!(tcp("::1", 5).to_string(), "tcp://[::1]:5");
+        assert_eq!(
+            Endpoint::parse_connect("inproc://a:b/c").unwrap(),
+            Endpoint::Inproc {
+                name: "a:b/c".into()
+            }
+        );
+        assert!(Endpoint::parse_bind("inproc://").is_err());
     }
 }

@@ -19,7 +19,7 @@ use ferromq_proto::connection::{Config, PeerInfo};
 use ferromq_proto::routing::{
     split_envelope, FairQueue, LoadBalancer, PeerId, ReqState, RoutingIds,
 };
-use ferromq_proto::{Connection, Message, SocketType};
+use ferromq_proto::{Message, SocketType};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -406,10 +406,10 @@ impl SocketCore {
         full
     }
 
-    /// Moves queued messages into a connection until about `budget` bytes
-    /// wait to be written. Returns whether messages remain queued, or `None`
-    /// if the peer is gone.
-    pub fn pull_outgoing(&self, id: PeerId, conn: &mut Connection, budget: usize) -> Option<bool> {
+    /// Hands queued messages to `take` until it returns false or the queue
+    /// is empty. Returns whether messages remain queued, or `None` if the
+    /// peer is gone.
+    pub fn pull_outgoing(&self, id: PeerId, mut take: impl FnMut(Message) -> bool) -> Option<bool> {
         let mut st = self.state.lock();
         let hwm = st.opts.sndhwm;
         let p = st.peers.get_mut(&id)?;
@@ -417,9 +417,10 @@ impl SocketCore {
             return Some(false);
         }
         let was_full = hwm != 0 && p.out.len() >= hwm;
-        while conn.transmit_len() < budget {
-            let Some(m) = p.out.pop_front() else { break };
-            conn.send_message(&m);
+        while let Some(m) = p.out.pop_front() {
+            if !take(m) {
+                break;
+            }
         }
         let more = !p.out.is_empty();
         drop(st);
@@ -427,6 +428,17 @@ impl SocketCore {
             self.wake_writable(1);
         }
         Some(more)
+    }
+
+    /// Puts messages taken by [`pull_outgoing`](Self::pull_outgoing) back at
+    /// the front of the peer's queue, in order (their pipe went away first).
+    pub fn unpull(&self, id: PeerId, batch: Vec<Message>) {
+        let mut st = self.state.lock();
+        if let Some(p) = st.peers.get_mut(&id) {
+            for m in batch.into_iter().rev() {
+                p.out.push_front(m);
+            }
+        }
     }
 
     /// Whether the peer still has messages queued (used while lingering).

@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 use super::core::{EndpointEntry, SocketCore};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
-use crate::transport::tcp;
+use crate::transport::{inproc, tcp};
 
 impl SocketCore {
     pub fn bind(self: &Arc<Self>, endpoint: &str) -> Result<()> {
@@ -18,6 +18,7 @@ impl SocketCore {
         let cancel = CancellationToken::new();
         let resolved = match &ep {
             Endpoint::Tcp { host, port } => tcp::bind(self, host, *port, cancel.clone())?,
+            Endpoint::Inproc { name } => inproc::bind(self, name, cancel.clone())?,
         };
         let mut st = self.state.lock();
         st.last_endpoint = resolved.clone();
@@ -39,6 +40,7 @@ impl SocketCore {
         let cancel = CancellationToken::new();
         let peer = match &ep {
             Endpoint::Tcp { host, port } => tcp::connect(self, host.clone(), *port, cancel.clone()),
+            Endpoint::Inproc { name } => inproc::connect(self, name, cancel.clone()),
         };
         let mut st = self.state.lock();
         st.last_endpoint = endpoint.to_string();

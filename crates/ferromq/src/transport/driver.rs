@@ -77,7 +77,11 @@ async fn pump<S: Stream>(
             let mut more = false;
             if let Some(id) = *peer {
                 if conn.transmit_len() < WRITE_BATCH {
-                    match core.pull_outgoing(id, conn, WRITE_BATCH) {
+                    let taken = core.pull_outgoing(id, |m| {
+                        conn.send_message(&m);
+                        conn.transmit_len() < WRITE_BATCH
+                    });
+                    match taken {
                         None => return Ok(Exit::Done),
                         Some(m) => more = m,
                     }

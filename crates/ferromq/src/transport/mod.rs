@@ -1,6 +1,7 @@
 //! Transports and the per-connection driver.
 
 pub(crate) mod driver;
+pub(crate) mod inproc;
 pub(crate) mod tcp;
 
 use std::io::{self, IoSlice};

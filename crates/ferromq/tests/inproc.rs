@@ -1,0 +1,188 @@
+//! inproc:// between sockets of one context.
+
+use std::time::Duration;
+
+use ferromq::{Bytes, Context, Error, Message, Socket, SocketType};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn sock(ctx: &Context, kind: SocketType) -> Socket {
+    let s = ctx.socket(kind).unwrap();
+    s.set_rcvtimeo(Some(WAIT));
+    s.set_sndtimeo(Some(WAIT));
+    s
+}
+
+#[test]
+fn connect_before_bind_queues_until_the_bind() {
+    let ctx = Context::new();
+    let push = sock(&ctx, SocketType::Push);
+    push.connect("inproc://later").unwrap();
+    for i in 0..10u8 {
+        push.send(vec![i]).unwrap();
+    }
+    let pull = sock(&ctx, SocketType::Pull);
+    pull.bind("inproc://later").unwrap();
+    for i in 0..10u8 {
+        assert_eq!(&pull.recv().unwrap()[0][..], &[i]);
+    }
+}
+
+#[test]
+fn frames_are_not_copied() {
+    let ctx = Context::new();
+    let pull = sock(&ctx, SocketType::Pull);
+    pull.bind("inproc://zc").unwrap();
+    let push = sock(&ctx, SocketType::Push);
+    push.connect("inproc://zc").unwrap();
+    let frame = Bytes::from(vec![7u8; 1 << 20]);
+    let ptr = frame.as_ptr();
+    push.send(Message::from(frame)).unwrap();
+    let got = pull.recv().unwrap();
+    assert_eq!(
+        got[0].as_ptr(),
+        ptr,
+        "the received frame is the sent allocation"
+    );
+}
+
+#[test]
+fn req_rep_router_dealer_and_routing_ids() {
+    let ctx = Context::new();
+    let router = sock(&ctx, SocketType::Router);
+    router.bind("inproc://rr").unwrap();
+    let dealer = sock(&ctx, SocketType::Dealer);
+    dealer.set_routing_id("d1").unwrap();
+    dealer.connect("inproc://rr").unwrap();
+    let req = sock(&ctx, SocketType::Req);
+    req.connect("inproc://rr").unwrap();
+    dealer.send("from dealer").unwrap();
+    let m = router.recv().unwrap();
+    assert_eq!(&m[0][..], b"d1");
+    assert_eq!(&m[1][..], b"from dealer");
+    router.send(m).unwrap();
+    assert_eq!(&dealer.recv().unwrap()[0][..], b"from dealer");
+    req.send("q").unwrap();
+    let m = router.recv().unwrap();
+    assert_eq!(m.len(), 3, "generated id, delimiter, body: {m:?}");
+    assert_eq!(m[0].len(), 5);
+    router.send(m).unwrap();
+    assert_eq!(&req.recv().unwrap()[0][..], b"q");
+}
+
+#[test]
+fn many_to_many() {
+    let ctx = Context::new();
+    let pulls: Vec<Socket> = (0..2).map(|_| sock(&ctx, SocketType::Pull)).collect();
+    pulls[0].bind("inproc://m0").unwrap();
+    pulls[1].bind("inproc://m1").unwrap();
+    let pushes: Vec<Socket> = (0..3).map(|_| sock(&ctx, SocketType::Push)).collect();
+    for p in &pushes {
+        p.connect("inproc://m0").unwrap();
+        p.connect("inproc://m1").unwrap();
+    }
+    for (i, p) in pushes.iter().enumerate() {
+        for j in 0..4u8 {
+            p.send(vec![i as u8, j]).unwrap();
+        }
+    }
+    // Each PUSH round-robins its 4 messages over both PULLs: 6 each.
+    let mut got = Vec::new();
+    for pull in &pulls {
+        for _ in 0..6 {
+            got.push(pull.recv().unwrap()[0].to_vec());
+        }
+        assert!(matches!(pull.try_recv(), Err(Error::WouldBlock)));
+    }
+    got.sort();
+    let mut want: Vec<Vec<u8>> = (0..3u8)
+        .flat_map(|i| (0..4u8).map(move |j| vec![i, j]))
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn queued_messages_survive_a_rebind() {
+    let ctx = Context::new();
+    let push = sock(&ctx, SocketType::Push);
+    push.connect("inproc://rebind").unwrap();
+    let first = sock(&ctx, SocketType::Pull);
+    first.bind("inproc://rebind").unwrap();
+    push.send("one").unwrap();
+    assert_eq!(&first.recv().unwrap()[0][..], b"one");
+    first.unbind("inproc://rebind").unwrap();
+    // The name is free again; the connector waits and queues meanwhile.
+    push.send("two").unwrap();
+    let second = sock(&ctx, SocketType::Pull);
+    second.bind("inproc://rebind").unwrap();
+    assert_eq!(&second.recv().unwrap()[0][..], b"two");
+    assert!(matches!(first.try_recv(), Err(Error::WouldBlock)));
+}
+
+#[test]
+fn binding_a_bound_name_fails_and_unknown_unbind_fails() {
+    let ctx = Context::new();
+    let a = sock(&ctx, SocketType::Pull);
+    a.bind("inproc://taken").unwrap();
+    let b = sock(&ctx, SocketType::Pull);
+    assert!(
+        matches!(b.bind("inproc://taken"), Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::AddrInUse)
+    );
+    assert!(matches!(
+        b.unbind("inproc://taken"),
+        Err(Error::EndpointNotFound(_))
+    ));
+    drop(a);
+    // Closing the binder frees the name (its cleanup runs in the background).
+    let deadline = std::time::Instant::now() + WAIT;
+    while b.bind("inproc://taken").is_err() {
+        assert!(std::time::Instant::now() < deadline, "name never freed");
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn hwm_is_sender_plus_receiver() {
+    let ctx = Context::new();
+    let pull = sock(&ctx, SocketType::Pull);
+    pull.set_rcvhwm(5);
+    pull.bind("inproc://hwm").unwrap();
+    let push = sock(&ctx, SocketType::Push);
+    push.set_sndhwm(5);
+    push.connect("inproc://hwm").unwrap();
+    let mut sent = 0;
+    let deadline = std::time::Instant::now() + Duration::from_millis(300);
+    // Keep offering until the pipe stays full: nothing reads the PULL.
+    while std::time::Instant::now() < deadline {
+        match push.try_send(vec![0u8]) {
+            Ok(()) => sent += 1,
+            Err(e) if matches!(e.error, Error::WouldBlock) => std::thread::yield_now(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(
+        (10..=12).contains(&sent),
+        "pipe held {sent} messages, want about 5 + 5"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_api_over_inproc() {
+    let ctx = Context::new();
+    let rep = ctx.async_socket(SocketType::Rep).unwrap();
+    rep.bind("inproc://async").unwrap();
+    let req = ctx.async_socket(SocketType::Req).unwrap();
+    req.connect("inproc://async").unwrap();
+    let server = tokio::spawn(async move {
+        let m = rep.recv().await.unwrap();
+        rep.send(m).await.unwrap();
+    });
+    req.send(["a", "b"]).await.unwrap();
+    let m = tokio::time::timeout(WAIT, req.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m, Message::from(["a", "b"]));
+    server.await.unwrap();
+}
