@@ -64,7 +64,7 @@ pub extern "C" fn zmq_poll(items: *mut PollItem, nitems: i32, timeout: libc::c_l
                     Some(s) => {
                         it.revents = (s.events() as i16) & it.events & (POLLIN | POLLOUT);
                         let fd = match s.sock.readiness_fd() {
-                            Ok(fd) => fd,
+                            Ok(fd) => std::os::fd::AsRawFd::as_raw_fd(&fd),
                             Err(_) => return fail(libc::EFAULT, -1),
                         };
                         fds.push(libc::pollfd {

@@ -232,7 +232,7 @@ pub extern "C" fn zmq_getsockopt(
             RCVMORE => out.int(i32::from(sock.rcvmore())),
             EVENTS => out.int(sock.events()),
             FD => match sock.sock.readiness_fd() {
-                Ok(fd) => out.int(fd),
+                Ok(fd) => out.int(std::os::fd::AsRawFd::as_raw_fd(&fd)),
                 Err(e) => fail(errno::code(&e), -1),
             },
             ROUTING_ID => out.bytes(&o.routing_id),

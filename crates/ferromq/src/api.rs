@@ -206,8 +206,9 @@ macro_rules! common_methods {
         /// may have changed (libzmq's `ZMQ_FD`), for event loops that wait on
         /// fds. Edge-style: after it fires, call [`readiness`](Self::readiness)
         /// (which resets it) and act on what that says; a readable fd with
-        /// nothing ready is legal. The fd belongs to the socket: do not close it.
-        pub fn readiness_fd(&self) -> Result<std::os::fd::RawFd> {
+        /// nothing ready is legal. The fd belongs to the socket; clone it
+        /// (`try_clone_to_owned`) to keep it beyond the borrow.
+        pub fn readiness_fd(&self) -> Result<std::os::fd::BorrowedFd<'_>> {
             Ok(self.h.core.readiness_fd()?)
         }
 

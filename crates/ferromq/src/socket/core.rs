@@ -185,14 +185,14 @@ impl SocketCore {
     }
 
     /// The fd that becomes readable when readiness may have changed (made on first use).
-    pub fn readiness_fd(&self) -> std::io::Result<std::os::fd::RawFd> {
-        if let Some(fd) = self.ready_fd.get() {
-            return Ok(fd.raw_fd());
+    pub fn readiness_fd(&self) -> std::io::Result<std::os::fd::BorrowedFd<'_>> {
+        if self.ready_fd.get().is_none() {
+            let fd = ReadyFd::new()?;
+            // Start signalled: whatever state the socket is in has not been seen yet.
+            fd.signal();
+            let _ = self.ready_fd.set(fd);
         }
-        let fd = ReadyFd::new()?;
-        // Start signalled: whatever state the socket is in has not been seen yet.
-        fd.signal();
-        Ok(self.ready_fd.get_or_init(|| fd).raw_fd())
+        Ok(self.ready_fd.get().expect("set above").fd())
     }
 
     /// What the socket can do now. Resets the readiness fd first, so any

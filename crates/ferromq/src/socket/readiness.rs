@@ -2,7 +2,7 @@
 //! (libzmq's `ZMQ_FD`: pyzmq's asyncio, gevent and eventlet all use it).
 
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -35,8 +35,8 @@ impl ReadyFd {
         })
     }
 
-    pub fn raw_fd(&self) -> RawFd {
-        self.rx.as_raw_fd()
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.rx.as_fd()
     }
 
     /// Makes the fd readable (if it is not already).

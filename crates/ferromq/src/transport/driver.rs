@@ -76,7 +76,10 @@ async fn pump<S: Stream>(
         for _ in 0..BATCHES_PER_WAKE {
             let mut more = false;
             if let Some(id) = *peer {
-                if conn.transmit_len() < WRITE_BATCH {
+                if conn.transmit_len() >= WRITE_BATCH {
+                    // Not pulled this round: the queue may still hold messages.
+                    more = true;
+                } else {
                     let taken = core.pull_outgoing(id, |m| {
                         conn.send_message(&m);
                         conn.transmit_len() < WRITE_BATCH
