@@ -8,10 +8,12 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::{c_char, c_void, CStr};
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ferromq::{Error, Message, Socket, SocketType};
+use ferromq::{Message, Socket, SocketType};
 use parking_lot::{Mutex, RwLock};
 
 use crate::ctx::Ctx;
@@ -75,6 +77,55 @@ impl Sock {
         ev
     }
 
+    /// Runs `op` until it stops saying EAGAIN, waiting on the readiness fd in
+    /// between, for at most `timeout`. A signal ends the wait with EINTR,
+    /// as in libzmq, so callers like Python can handle it and retry.
+    fn wait<T>(
+        &self,
+        timeout: Option<Duration>,
+        mut op: impl FnMut() -> Result<T, i32>,
+    ) -> Result<T, i32> {
+        if timeout == Some(Duration::ZERO) {
+            return op();
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            match op() {
+                Err(libc::EAGAIN) => {}
+                other => return other,
+            }
+            // Reset the fd, then look once more: a change from here on signals it.
+            self.sock.readiness();
+            match op() {
+                Err(libc::EAGAIN) => {}
+                other => return other,
+            }
+            let ms = match deadline {
+                None => -1,
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(libc::EAGAIN);
+                    }
+                    left.as_millis().clamp(1, i32::MAX as u128) as i32
+                }
+            };
+            let fd = self.sock.readiness_fd().map_err(|e| errno::code(&e))?;
+            let mut pfd = libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            if unsafe { libc::poll(&mut pfd, 1, ms) } < 0 {
+                let e = errno::errno();
+                if e == libc::EINTR {
+                    return Err(libc::EINTR);
+                }
+            }
+        }
+    }
+
     /// Sends one frame; returns its size or an errno.
     pub fn send_frame(&self, frame: Bytes, flags: i32) -> Result<usize, i32> {
         if !self.kind.can_send() {
@@ -97,18 +148,27 @@ impl Sock {
         let msg = std::mem::take(&mut *sending);
         let multipart = !first;
         drop(sending);
-        let r = if dontwait {
-            match self.sock.try_send(msg) {
-                // Room was checked at the first frame; wait out the race.
-                Err(e) if multipart && matches!(e.error, Error::WouldBlock) => {
-                    self.sock.send(e.message)
-                }
-                r => r,
+        let mut msg = Some(msg);
+        let mut attempt = || match self
+            .sock
+            .try_send(msg.take().expect("message kept until sent"))
+        {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let code = errno::code(&e.error);
+                msg = Some(e.message);
+                Err(code)
             }
-        } else {
-            self.sock.send(msg)
         };
-        r.map(|()| len).map_err(|e| errno::code(&e.error))
+        // Room was checked at a multipart message's first frame, so its last
+        // frame waits out a race instead of failing half-way.
+        let timeout = if dontwait && !multipart {
+            Some(Duration::ZERO)
+        } else {
+            self.sock.options().sndtimeo
+        };
+        let r = self.wait(timeout, &mut attempt);
+        r.map(|()| len)
     }
 
     /// Receives one frame and whether more follow.
