@@ -14,6 +14,8 @@ use crate::guard;
 use crate::socket::Sock;
 
 const ROUTING_ID: i32 = 5;
+const SUBSCRIBE: i32 = 6;
+const UNSUBSCRIBE: i32 = 7;
 const RCVMORE: i32 = 13;
 const FD: i32 = 14;
 const EVENTS: i32 = 15;
@@ -37,6 +39,11 @@ const HEARTBEAT_IVL: i32 = 75;
 const HEARTBEAT_TTL: i32 = 76;
 const HEARTBEAT_TIMEOUT: i32 = 77;
 const THREAD_SAFE: i32 = 81;
+const XPUB_VERBOSE: i32 = 40;
+const XPUB_NODROP: i32 = 69;
+const XPUB_WELCOME_MSG: i32 = 72;
+const INVERT_MATCHING: i32 = 74;
+const XPUB_VERBOSER: i32 = 78;
 
 /// Milliseconds as libzmq encodes durations: -1 (or `none`) for "none/forever".
 fn ms_to_opt(v: i32, none: i32) -> Option<Duration> {
@@ -78,7 +85,32 @@ pub extern "C" fn zmq_setsockopt(
         let Some(sock) = Sock::get(s) else { return -1 };
         let int = read_int(val, len);
         let sk = &sock.sock;
+        let binary = || -> Option<Bytes> {
+            if len == 0 {
+                return Some(Bytes::new());
+            }
+            if val.is_null() {
+                return None;
+            }
+            // SAFETY: `len` readable bytes.
+            Some(Bytes::copy_from_slice(unsafe {
+                std::slice::from_raw_parts(val as *const u8, len)
+            }))
+        };
+        let publisher = matches!(sock.kind, SocketType::Pub | SocketType::XPub);
         let ok = match (option, int) {
+            (SUBSCRIBE | UNSUBSCRIBE, _) if sock.kind == SocketType::Sub => match binary() {
+                Some(topic) if option == SUBSCRIBE => sk.subscribe(topic).is_ok(),
+                Some(topic) => sk.unsubscribe(topic).is_ok(),
+                None => false,
+            },
+            (XPUB_WELCOME_MSG, _) if sock.kind == SocketType::XPub => match binary() {
+                Some(w) => {
+                    sk.set_xpub_welcome_msg((!w.is_empty()).then_some(w));
+                    true
+                }
+                None => false,
+            },
             (ROUTING_ID, _) => {
                 if val.is_null() || len == 0 || len > 255 {
                     return fail(libc::EINVAL, -1);
@@ -152,6 +184,22 @@ pub extern "C" fn zmq_setsockopt(
             // The TTL travels in deciseconds in a u16.
             (HEARTBEAT_TTL, Some(v)) if (0..=6_553_599).contains(&v) => {
                 sk.set_heartbeat_ttl(ms_to_opt(v, 0));
+                true
+            }
+            (XPUB_VERBOSE, Some(v)) if sock.kind == SocketType::XPub => {
+                sk.set_xpub_verbose(v != 0);
+                true
+            }
+            (XPUB_VERBOSER, Some(v)) if sock.kind == SocketType::XPub => {
+                sk.set_xpub_verboser(v != 0);
+                true
+            }
+            (XPUB_NODROP, Some(v)) if publisher => {
+                sk.set_xpub_nodrop(v != 0);
+                true
+            }
+            (INVERT_MATCHING, Some(v)) if publisher || sock.kind == SocketType::Sub => {
+                sk.set_invert_matching(v != 0);
                 true
             }
             (HEARTBEAT_TIMEOUT, Some(v)) if v >= -1 => {
@@ -260,6 +308,8 @@ pub extern "C" fn zmq_getsockopt(
             HEARTBEAT_TTL => out.int(opt_to_ms(o.heartbeat_ttl, 0)),
             HEARTBEAT_TIMEOUT => out.int(opt_to_ms(o.heartbeat_timeout, -1)),
             THREAD_SAFE => out.int(0),
+            INVERT_MATCHING => out.int(i32::from(o.invert_matching)),
+            XPUB_NODROP => out.int(i32::from(o.xpub_nodrop)),
             _ => fail(libc::EINVAL, -1),
         }
     })

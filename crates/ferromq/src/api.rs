@@ -196,6 +196,45 @@ macro_rules! common_methods {
             self.h.core.state.lock().opts.ipv6 = on;
         }
 
+        /// SUB/XSUB: receive messages whose first frame starts with `prefix`
+        /// (empty: everything). Subscriptions are counted: subscribing twice
+        /// needs two [`unsubscribe`](Self::unsubscribe) calls. They are sent
+        /// to every publisher, now and after every reconnection.
+        pub fn subscribe(&self, prefix: impl AsRef<[u8]>) -> Result<()> {
+            self.h.core.set_subscription(true, prefix.as_ref())
+        }
+
+        /// SUB/XSUB: drop one subscription to `prefix`.
+        pub fn unsubscribe(&self, prefix: impl AsRef<[u8]>) -> Result<()> {
+            self.h.core.set_subscription(false, prefix.as_ref())
+        }
+
+        /// XPUB: pass every subscription message up, not only new topics.
+        pub fn set_xpub_verbose(&self, on: bool) {
+            self.h.core.state.lock().opts.xpub_verbose = on;
+        }
+
+        /// XPUB: pass every unsubscription up, not only a topic's last.
+        pub fn set_xpub_verboser(&self, on: bool) {
+            self.h.core.state.lock().opts.xpub_verboser = on;
+        }
+
+        /// PUB/XPUB: when a subscriber is full, fail the send with
+        /// [`Error::WouldBlock`] instead of dropping its copy.
+        pub fn set_xpub_nodrop(&self, on: bool) {
+            self.h.core.state.lock().opts.xpub_nodrop = on;
+        }
+
+        /// PUB/XPUB: a message sent to every new subscriber (`None`: none).
+        pub fn set_xpub_welcome_msg(&self, msg: Option<Bytes>) {
+            self.h.core.state.lock().opts.xpub_welcome_msg = msg;
+        }
+
+        /// PUB/XPUB/SUB: deliver what does *not* match the subscriptions.
+        pub fn set_invert_matching(&self, on: bool) {
+            self.h.core.state.lock().opts.invert_matching = on;
+        }
+
         /// What the socket can do now without waiting (libzmq's `ZMQ_EVENTS`).
         /// Also resets the [`readiness_fd`](Self::readiness_fd).
         pub fn readiness(&self) -> Readiness {

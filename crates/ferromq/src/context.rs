@@ -170,19 +170,10 @@ impl Context {
 
     /// A new socket with the blocking API.
     ///
-    /// Fails with [`Error::Terminated`] after [`shutdown`](Self::shutdown), and
-    /// with [`Error::NotSupported`] for PUB, SUB, XPUB and XSUB (not built yet).
+    /// Fails with [`Error::Terminated`] after [`shutdown`](Self::shutdown).
     pub fn socket(&self, kind: SocketType) -> Result<Socket> {
         if self.inner.shared.terminated.load(Ordering::Acquire) {
             return Err(Error::Terminated);
-        }
-        if matches!(
-            kind,
-            SocketType::Pub | SocketType::Sub | SocketType::XPub | SocketType::XSub
-        ) {
-            // Publish/subscribe is not built yet: refuse rather than hand out
-            // a socket that silently does nothing.
-            return Err(Error::NotSupported);
         }
         Ok(Socket::from_core(
             self.clone(),

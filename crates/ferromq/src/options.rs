@@ -48,6 +48,16 @@ pub struct SocketOptions {
     pub immediate: bool,
     /// Allow IPv6 (dual-stack wildcard bind).
     pub ipv6: bool,
+    /// XPUB: pass every subscription up, not only new ones.
+    pub xpub_verbose: bool,
+    /// XPUB: pass every unsubscription up, not only the last one.
+    pub xpub_verboser: bool,
+    /// XPUB/PUB: a full subscriber makes send fail with would-block instead of dropping.
+    pub xpub_nodrop: bool,
+    /// XPUB/PUB: a message sent to each new subscriber.
+    pub xpub_welcome_msg: Option<Bytes>,
+    /// PUB/XPUB/SUB: deliver what does *not* match the subscriptions.
+    pub invert_matching: bool,
 }
 
 pub(crate) type Options = SocketOptions;
@@ -77,6 +87,11 @@ impl Default for SocketOptions {
             heartbeat_ttl: None,
             immediate: false,
             ipv6: false,
+            xpub_verbose: false,
+            xpub_verboser: false,
+            xpub_nodrop: false,
+            xpub_welcome_msg: None,
+            invert_matching: false,
         }
     }
 }

@@ -7,11 +7,13 @@ pub mod fq;
 pub mod lb;
 pub mod reqrep;
 pub mod router;
+pub mod trie;
 
 pub use fq::FairQueue;
 pub use lb::LoadBalancer;
 pub use reqrep::{split_envelope, ReqState};
 pub use router::RoutingIds;
+pub use trie::SubscriptionTrie;
 
 /// Identifies one peer (pipe) of a socket.
 pub type PeerId = u64;

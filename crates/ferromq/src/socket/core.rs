@@ -17,7 +17,7 @@ use bytes::Bytes;
 use event_listener::{Event, Listener};
 use ferromq_proto::connection::{Config, PeerInfo};
 use ferromq_proto::routing::{
-    split_envelope, FairQueue, LoadBalancer, PeerId, ReqState, RoutingIds,
+    split_envelope, FairQueue, LoadBalancer, PeerId, ReqState, RoutingIds, SubscriptionTrie,
 };
 use ferromq_proto::{Message, SocketType};
 use parking_lot::Mutex;
@@ -32,18 +32,18 @@ use crate::socket::readiness::{Readiness, ReadyFd};
 /// One peer (libzmq: pipe). A peer created by `connect` outlives its
 /// connections, so messages queue while the peer is away.
 pub(crate) struct Peer {
-    out: VecDeque<Message>,
+    pub(crate) out: VecDeque<Message>,
     inbox: VecDeque<Message>,
     in_fq: bool,
-    read_paused: bool,
+    pub(crate) read_paused: bool,
     /// The connection finished its handshake and is up.
-    connected: bool,
+    pub(crate) connected: bool,
     /// No connection will come back for this peer; drop it once its inbox is read.
     gone: bool,
     /// ROUTER handover: a newer connection took this peer's routing id.
     superseded: bool,
     routing_id: Bytes,
-    driver: Arc<Notify>,
+    pub(crate) driver: Arc<Notify>,
 }
 
 impl Peer {
@@ -64,7 +64,7 @@ impl Peer {
 
 pub(crate) struct State {
     pub opts: Options,
-    peers: HashMap<PeerId, Peer>,
+    pub(crate) peers: HashMap<PeerId, Peer>,
     next_peer: PeerId,
     lb: LoadBalancer,
     fq: FairQueue,
@@ -74,6 +74,12 @@ pub(crate) struct State {
     ids: RoutingIds,
     pub endpoints: Vec<EndpointEntry>,
     pub last_endpoint: String,
+    /// PUB/XPUB: who subscribed to what.
+    pub(crate) subs: SubscriptionTrie<PeerId>,
+    /// SUB/XSUB: what this socket subscribed to.
+    pub(crate) filter: SubscriptionTrie<()>,
+    /// XPUB: subscriptions and upstream messages waiting for the application.
+    pub(crate) xpub_pending: VecDeque<Message>,
 }
 
 /// A bound or connected endpoint, kept for `unbind`/`disconnect`.
@@ -136,6 +142,9 @@ impl SocketCore {
                 ids: RoutingIds::new(seed()),
                 endpoints: Vec::new(),
                 last_endpoint: String::new(),
+                subs: SubscriptionTrie::new(),
+                filter: SubscriptionTrie::new(),
+                xpub_pending: VecDeque::new(),
             }),
             readable: Event::new(),
             writable: Event::new(),
@@ -211,12 +220,13 @@ impl SocketCore {
                 .is_some_and(|p| st.opts.has_out_room(p.out.len()))
         };
         let any_room = || st.lb.peers().iter().any(has_room);
-        let readable = !st.fq.is_empty()
-            && match self.kind {
-                SocketType::Rep => st.rep.is_none(),
-                SocketType::Req => st.req != ReqState::Idle,
-                k => k.can_recv(),
-            };
+        let readable = (self.kind == SocketType::XPub && !st.xpub_pending.is_empty())
+            || !st.fq.is_empty()
+                && match self.kind {
+                    SocketType::Rep => st.rep.is_none(),
+                    SocketType::Req => st.req != ReqState::Idle,
+                    k => k.can_recv(),
+                };
         let writable = match self.kind {
             SocketType::Push | SocketType::Dealer | SocketType::Pair => any_room(),
             SocketType::Req => st.req == ReqState::Idle && any_room(),
@@ -326,9 +336,25 @@ impl SocketCore {
                 }
             }
         }
+        let welcome = st.opts.xpub_welcome_msg.clone();
         let p = st.peers.get_mut(&id)?;
         p.connected = true;
         p.superseded = false;
+        match self.kind {
+            SocketType::Pub | SocketType::XPub => {
+                if let Some(w) = welcome {
+                    p.out.push_back(Message::from(w));
+                    p.driver.notify_one();
+                }
+            }
+            SocketType::Sub | SocketType::XSub => {
+                st.subscriber_attached(id);
+                if let Some(p) = st.peers.get(&id) {
+                    p.driver.notify_one();
+                }
+            }
+            _ => {}
+        }
         st.lb.add(id);
         drop(st);
         self.wake_writable(usize::MAX);
@@ -359,6 +385,13 @@ impl SocketCore {
         if !rid.is_empty() {
             st.ids.remove(&rid, id);
         }
+        if matches!(self.kind, SocketType::Pub | SocketType::XPub) {
+            let before = st.xpub_pending.len();
+            st.publisher_lost(self.kind, id);
+            if before == 0 && !st.xpub_pending.is_empty() {
+                self.wake_readable(1);
+            }
+        }
         if gone || immediate || self.kind == SocketType::Router {
             st.lb.remove(id);
         }
@@ -377,6 +410,13 @@ impl SocketCore {
         }
         let mut st = self.state.lock();
         let st = &mut *st;
+        if matches!(self.kind, SocketType::Pub | SocketType::XPub) {
+            let (full, edge) = st.publisher_input(self.kind, id, batch);
+            if edge {
+                self.wake_readable(1);
+            }
+            return full;
+        }
         let Some(p) = st.peers.get_mut(&id) else {
             batch.clear();
             return false;
@@ -450,6 +490,19 @@ impl SocketCore {
             .is_some_and(|p| !p.out.is_empty())
     }
 
+    /// How many more messages the peer's inbox takes before its HWM.
+    pub fn inbox_room(&self, id: PeerId) -> usize {
+        let st = self.state.lock();
+        let queued = match self.kind {
+            SocketType::XPub => st.xpub_pending.len(),
+            _ => st.peers.get(&id).map_or(0, |p| p.inbox.len()),
+        };
+        match st.opts.rcvhwm {
+            0 => usize::MAX,
+            hwm => hwm.saturating_sub(queued),
+        }
+    }
+
     /// Whether a paused reader may read again.
     pub fn may_read(&self, id: PeerId) -> bool {
         let st = self.state.lock();
@@ -484,6 +537,52 @@ impl SocketCore {
             ));
         }
         let mut guard = self.state.lock();
+        let st = &mut *guard;
+        let woken = match self.kind {
+            SocketType::Pub | SocketType::XPub => match st.fan_out(msg) {
+                Ok(woken) => woken,
+                Err(msg) => return Err(SendError::new(Error::WouldBlock, msg)),
+            },
+            SocketType::XSub => match super::pubsub::as_subscription(&msg) {
+                Some((subscribe, topic)) if msg.len() == 1 => {
+                    st.subscriber_change(subscribe, &topic)
+                }
+                _ => st.distribute(msg),
+            },
+            _ => return self.try_send_routed(guard, msg),
+        };
+        let drivers = st.drivers(&woken);
+        drop(guard);
+        for d in drivers {
+            d.notify_one();
+        }
+        Ok(())
+    }
+
+    /// SUB/XSUB: subscribe to (or cancel) a topic prefix.
+    pub fn set_subscription(&self, subscribe: bool, topic: &[u8]) -> Result<(), Error> {
+        if self.is_dead() {
+            return Err(Error::Terminated);
+        }
+        if !matches!(self.kind, SocketType::Sub | SocketType::XSub) {
+            return Err(Error::NotSupported);
+        }
+        let mut st = self.state.lock();
+        let woken = st.subscriber_change(subscribe, topic);
+        let drivers = st.drivers(&woken);
+        drop(st);
+        for d in drivers {
+            d.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Point-to-point types: route by type, queue to one peer.
+    fn try_send_routed(
+        &self,
+        mut guard: parking_lot::MutexGuard<'_, State>,
+        msg: Message,
+    ) -> Result<(), SendError> {
         let st = &mut *guard;
         let opts = &st.opts;
         let peers = &mut st.peers;
@@ -615,6 +714,23 @@ impl SocketCore {
         if self.kind == SocketType::Req && st.req == ReqState::Idle {
             return Err(Error::State);
         }
+        if self.kind == SocketType::XPub {
+            let msg = st.xpub_pending.pop_front().ok_or(Error::WouldBlock)?;
+            // Readers paused on a full queue resume at the low-water mark.
+            let resume = st.opts.in_resume(st.xpub_pending.len());
+            let mut woken = Vec::new();
+            for p in st.peers.values_mut().filter(|p| p.read_paused && resume) {
+                p.read_paused = false;
+                woken.push(p.driver.clone());
+            }
+            let more = !st.xpub_pending.is_empty();
+            drop(guard);
+            woken.iter().for_each(|d| d.notify_one());
+            if more {
+                self.wake_readable(1);
+            }
+            return Ok(Some(msg));
+        }
         loop {
             let Some(id) = st.fq.pop() else {
                 return Err(Error::WouldBlock);
@@ -663,6 +779,12 @@ impl SocketCore {
                     let mut msg = msg;
                     msg.push_front(routing_id);
                     Some(msg)
+                }
+                // SUB filters again: subscriptions may have changed since the
+                // publisher matched, and a ZMTP 3.0 publisher may not filter.
+                SocketType::Sub => {
+                    let hit = st.filter.matches(&msg[0]);
+                    (hit != st.opts.invert_matching).then_some(msg)
                 }
                 _ => Some(msg),
             };

@@ -2,4 +2,5 @@
 
 pub(crate) mod core;
 mod endpoints;
+pub(crate) mod pubsub;
 pub(crate) mod readiness;

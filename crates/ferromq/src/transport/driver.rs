@@ -5,13 +5,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use ferromq_proto::{Connection, Event, Message};
+use ferromq_proto::{Connection, Event, Message, SocketType};
 use tokio::io::Interest;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::Stream;
 use crate::socket::core::{Slot, SocketCore};
+use crate::socket::pubsub::{as_subscription, subscription_message};
 
 /// Bytes batched into the connection's write buffer before writing.
 const WRITE_BATCH: usize = 256 * 1024;
@@ -80,8 +81,15 @@ async fn pump<S: Stream>(
                     // Not pulled this round: the queue may still hold messages.
                     more = true;
                 } else {
+                    let subscriber = matches!(core.kind, SocketType::Sub | SocketType::XSub);
                     let taken = core.pull_outgoing(id, |m| {
-                        conn.send_message(&m);
+                        // Subscriptions go out in the form the peer's ZMTP version wants.
+                        match as_subscription(&m) {
+                            Some((on, topic)) if subscriber && m.len() == 1 => {
+                                conn.send_subscription(on, &topic)
+                            }
+                            _ => conn.send_message(&m),
+                        }
                         conn.transmit_len() < WRITE_BATCH
                     });
                     match taken {
@@ -148,8 +156,8 @@ async fn pump<S: Stream>(
                                 None => return Ok(Exit::Lost),
                             },
                             Event::Message(m) => batch.push(m),
-                            // Subscriptions matter only to PUB/XPUB, not built yet.
-                            Event::Subscribe(_) | Event::Cancel(_) => {}
+                            Event::Subscribe(t) => batch.push(subscription_message(true, &t)),
+                            Event::Cancel(t) => batch.push(subscription_message(false, &t)),
                         }
                     }
                     if let (Some(id), false) = (*peer, batch.is_empty()) {

@@ -163,11 +163,17 @@ fn transfer(
         }
         *paused = false;
     }
+    // Never more than the receiver's HWM allows: capacity is SNDHWM + RCVHWM.
+    let room = to.inbox_room(to_peer).min(BATCH);
+    if room == 0 {
+        *paused = true;
+        return false;
+    }
     let mut batch: Vec<Message> = Vec::new();
     let more = from
         .pull_outgoing(from_peer, |m| {
             batch.push(m);
-            batch.len() < BATCH
+            batch.len() < room
         })
         .unwrap_or(false);
     if gone() {

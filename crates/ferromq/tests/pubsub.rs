@@ -1,0 +1,172 @@
+//! PUB/SUB/XPUB/XSUB over tcp and inproc.
+
+use std::time::{Duration, Instant};
+
+use ferromq::{Context, Error, Message, Socket, SocketType};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn sock(ctx: &Context, kind: SocketType) -> Socket {
+    let s = ctx.socket(kind).unwrap();
+    s.set_rcvtimeo(Some(WAIT));
+    s.set_linger(Some(Duration::from_secs(2)));
+    s
+}
+
+/// Publishes `probe` until the subscriber receives it: subscriptions travel
+/// asynchronously, so this is how a publisher learns they arrived.
+fn sync(publisher: &Socket, subscriber: &Socket, probe: &'static str) {
+    subscriber.set_rcvtimeo(Some(Duration::from_millis(20)));
+    let deadline = Instant::now() + WAIT;
+    loop {
+        publisher.send(probe).unwrap();
+        if let Ok(m) = subscriber.recv() {
+            if &m[0][..] == probe.as_bytes() {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "subscription never arrived");
+    }
+    // Drain duplicates of the probe.
+    while subscriber.try_recv().is_ok() {}
+    subscriber.set_rcvtimeo(Some(WAIT));
+}
+
+#[test]
+fn pub_filters_by_prefix_on_tcp_and_inproc() {
+    for ep in ["tcp://127.0.0.1:*", "inproc://pubsub-filter"] {
+        let ctx = Context::new();
+        let publisher = sock(&ctx, SocketType::Pub);
+        publisher.bind(ep).unwrap();
+        let sub = sock(&ctx, SocketType::Sub);
+        sub.subscribe("weather").unwrap();
+        sub.subscribe("sync").unwrap();
+        sub.connect(&publisher.last_endpoint()).unwrap();
+        sync(&publisher, &sub, "sync");
+        publisher.send(["sports", "x"]).unwrap();
+        publisher.send(["weather.paris", "12C"]).unwrap();
+        let m = sub.recv().unwrap();
+        assert_eq!(m, Message::from(["weather.paris", "12C"]), "{ep}");
+        sub.unsubscribe("weather").unwrap();
+        sync(&publisher, &sub, "sync");
+        publisher.send("weather.rome").unwrap();
+        publisher.send("sync-end").unwrap();
+        assert_eq!(
+            &sub.recv().unwrap()[0][..],
+            b"sync-end",
+            "{ep}: unsubscribed topic leaked"
+        );
+    }
+}
+
+#[test]
+fn xpub_sees_subscriptions_counted_and_cancelled_on_disconnect() {
+    let ctx = Context::new();
+    let xpub = sock(&ctx, SocketType::XPub);
+    xpub.bind("tcp://127.0.0.1:*").unwrap();
+    let a = sock(&ctx, SocketType::Sub);
+    a.connect(&xpub.last_endpoint()).unwrap();
+    a.subscribe("A").unwrap();
+    assert_eq!(&xpub.recv().unwrap()[0][..], b"\x01A");
+    let b = sock(&ctx, SocketType::Sub);
+    b.connect(&xpub.last_endpoint()).unwrap();
+    b.subscribe("A").unwrap();
+    b.subscribe("B").unwrap();
+    // The second "A" is not new: only "B" comes up.
+    assert_eq!(&xpub.recv().unwrap()[0][..], b"\x01B");
+    drop(b);
+    // B's disconnect cancels "B" (nobody else has it), not "A".
+    assert_eq!(&xpub.recv().unwrap()[0][..], b"\x00B");
+    assert!(matches!(xpub.try_recv(), Err(Error::WouldBlock)));
+}
+
+#[test]
+fn xsub_forwards_subscriptions_upstream() {
+    let ctx = Context::new();
+    let xpub = sock(&ctx, SocketType::XPub);
+    xpub.bind("inproc://up").unwrap();
+    let xsub = sock(&ctx, SocketType::XSub);
+    xsub.connect("inproc://up").unwrap();
+    xsub.send(b"\x01topic".to_vec()).unwrap();
+    assert_eq!(&xpub.recv().unwrap()[0][..], b"\x01topic");
+    xpub.send(["topic.1", "body"]).unwrap();
+    assert_eq!(xsub.recv().unwrap(), Message::from(["topic.1", "body"]));
+    xpub.send("other").unwrap();
+    xsub.send(b"\x00topic".to_vec()).unwrap();
+    assert_eq!(&xpub.recv().unwrap()[0][..], b"\x00topic");
+}
+
+#[test]
+fn slow_subscriber_does_not_block_the_publisher() {
+    let ctx = Context::new();
+    let publisher = sock(&ctx, SocketType::Pub);
+    publisher.set_sndhwm(100);
+    publisher.bind("inproc://slow").unwrap();
+    let slow = sock(&ctx, SocketType::Sub);
+    slow.set_rcvhwm(10);
+    slow.subscribe("").unwrap();
+    slow.connect("inproc://slow").unwrap();
+    let fast = sock(&ctx, SocketType::Sub);
+    fast.subscribe("").unwrap();
+    fast.connect("inproc://slow").unwrap();
+    sync(&publisher, &fast, "s");
+    sync(&publisher, &slow, "s");
+    while fast.try_recv().is_ok() {} // probes meant for `slow`
+                                     // 10,000 messages in rounds the fast subscriber keeps up with: it gets
+                                     // every one, in order, while `slow` reads nothing and the publisher
+                                     // never waits (a zero send timeout would fail a blocking send).
+    publisher.set_sndtimeo(Some(Duration::ZERO));
+    for round in 0..100u32 {
+        for i in 0..50u32 {
+            publisher
+                .send((round * 50 + i).to_be_bytes().to_vec())
+                .unwrap();
+        }
+        for i in 0..50u32 {
+            let m = fast.recv().unwrap();
+            assert_eq!(
+                &m[0][..],
+                &(round * 50 + i).to_be_bytes(),
+                "fast subscriber lost or reordered"
+            );
+        }
+    }
+    // The slow one holds at most SNDHWM + RCVHWM; the rest was dropped for it alone.
+    // Drain until quiet (the pipe refills the inbox as it empties).
+    slow.set_rcvtimeo(Some(Duration::from_millis(300)));
+    let mut slow_got = 0;
+    while slow.recv().is_ok() {
+        slow_got += 1;
+    }
+    assert_eq!(
+        slow_got, 110,
+        "slow subscriber must hold exactly SNDHWM + RCVHWM"
+    );
+}
+
+#[test]
+fn huge_topics_do_not_grow_memory() {
+    let ctx = Context::new();
+    let xpub = sock(&ctx, SocketType::XPub);
+    xpub.bind("tcp://127.0.0.1:*").unwrap();
+    let xsub = sock(&ctx, SocketType::XSub);
+    xsub.connect(&xpub.last_endpoint()).unwrap();
+    // Wait for the connection: before it, subscription changes only net out locally.
+    xsub.send(b"\x01up".to_vec()).unwrap();
+    assert_eq!(&xpub.recv().unwrap()[0][..], b"\x01up");
+    let mut topic = vec![b'x'; 1 << 20];
+    topic.insert(0, 1);
+    for _ in 0..20 {
+        xsub.send(topic.clone()).unwrap();
+        topic[0] = 0;
+        xsub.send(topic.clone()).unwrap();
+        topic[0] = 1;
+    }
+    // Each pair is a new subscription then its cancellation.
+    for i in 0..40 {
+        let m = xpub.recv().unwrap();
+        assert_eq!(m[0][0], u8::from(i % 2 == 0));
+        assert_eq!(m[0].len(), (1 << 20) + 1);
+    }
+    assert!(matches!(xpub.try_recv(), Err(Error::WouldBlock)));
+}
