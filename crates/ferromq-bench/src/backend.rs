@@ -1,0 +1,276 @@
+//! The backends: one small trait, [`Sock`], implemented once per library.
+
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+
+use ferromq::{Bytes, SocketType};
+
+/// Errors of a benchmark role; printed on stderr by the role process.
+pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// The socket types the scenarios use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Throughput sender.
+    Push,
+    /// Throughput receiver.
+    Pull,
+    /// Latency client.
+    Req,
+    /// Latency server.
+    Rep,
+}
+
+/// One socket of a backend over tcp on loopback.
+///
+/// The methods are `async` so that one runner serves every backend: the
+/// blocking backends' futures complete on their first poll.
+pub trait Sock: Sized {
+    /// Binds to an ephemeral port of 127.0.0.1; returns the socket and its endpoint.
+    async fn bind(kind: Kind) -> Result<(Self, String)>;
+    /// Connects to the endpoint a binder announced.
+    async fn connect(kind: Kind, endpoint: &str) -> Result<Self>;
+    /// Sends `data` as one single-frame message (copied, as each API does it).
+    async fn send(&mut self, data: &[u8]) -> Result<()>;
+    /// Receives one single-frame message, valid until the next call.
+    async fn recv(&mut self) -> Result<&[u8]>;
+    /// Closes the socket and waits until everything queued has been sent.
+    async fn close(self) -> Result<()>;
+}
+
+fn socket_type(kind: Kind) -> SocketType {
+    match kind {
+        Kind::Push => SocketType::Push,
+        Kind::Pull => SocketType::Pull,
+        Kind::Req => SocketType::Req,
+        Kind::Rep => SocketType::Rep,
+    }
+}
+
+fn single_frame(mut msg: ferromq::Message) -> Result<Bytes> {
+    match (msg.len(), msg.pop_front()) {
+        (1, Some(frame)) => Ok(frame),
+        (n, _) => Err(format!("expected one frame, got {n}").into()),
+    }
+}
+
+/// ferromq's two front ends differ only in `.await`: one macro writes both.
+macro_rules! ferromq_backend {
+    ($(#[$doc:meta])* $name:ident, $sock:ty, $make:ident $(, $aw:tt)?) => {
+        $(#[$doc])*
+        pub struct $name {
+            ctx: ferromq::Context,
+            sock: $sock,
+            last: Bytes,
+        }
+
+        impl $name {
+            fn open(kind: Kind) -> Result<Self> {
+                let ctx = ferromq::Context::new();
+                let sock = ctx.$make(socket_type(kind))?;
+                Ok($name { ctx, sock, last: Bytes::new() })
+            }
+        }
+
+        impl Sock for $name {
+            async fn bind(kind: Kind) -> Result<(Self, String)> {
+                let s = Self::open(kind)?;
+                s.sock.bind("tcp://127.0.0.1:*")?;
+                let endpoint = s.sock.last_endpoint();
+                Ok((s, endpoint))
+            }
+
+            async fn connect(kind: Kind, endpoint: &str) -> Result<Self> {
+                let s = Self::open(kind)?;
+                s.sock.connect(endpoint)?;
+                Ok(s)
+            }
+
+            async fn send(&mut self, data: &[u8]) -> Result<()> {
+                self.sock.send(Bytes::copy_from_slice(data)) $(.$aw)? ?;
+                Ok(())
+            }
+
+            async fn recv(&mut self) -> Result<&[u8]> {
+                self.last = single_frame(self.sock.recv() $(.$aw)? ?)?;
+                Ok(&self.last)
+            }
+
+            async fn close(self) -> Result<()> {
+                let $name { ctx, sock, .. } = self;
+                sock.close();
+                ctx.term()?;
+                Ok(())
+            }
+        }
+    };
+}
+
+ferromq_backend!(
+    /// `ferromq` with the blocking [`ferromq::Socket`].
+    Ferromq,
+    ferromq::Socket,
+    socket
+);
+
+ferromq_backend!(
+    /// `ferromq` with the async [`ferromq::AsyncSocket`], run in a tokio
+    /// current-thread runtime.
+    FerromqAsync,
+    ferromq::AsyncSocket,
+    async_socket,
+    await
+);
+
+/// libzmq through the `zmq` crate (libzmq built from source by `zmq-sys`).
+pub struct Libzmq {
+    ctx: zmq::Context,
+    sock: zmq::Socket,
+    msg: zmq::Message,
+}
+
+impl Libzmq {
+    fn open(kind: Kind) -> Result<Self> {
+        let ctx = zmq::Context::new();
+        let sock = ctx.socket(match kind {
+            Kind::Push => zmq::PUSH,
+            Kind::Pull => zmq::PULL,
+            Kind::Req => zmq::REQ,
+            Kind::Rep => zmq::REP,
+        })?;
+        Ok(Libzmq {
+            ctx,
+            sock,
+            msg: zmq::Message::new(),
+        })
+    }
+}
+
+impl Sock for Libzmq {
+    async fn bind(kind: Kind) -> Result<(Self, String)> {
+        let s = Self::open(kind)?;
+        s.sock.bind("tcp://127.0.0.1:*")?;
+        let endpoint = s
+            .sock
+            .get_last_endpoint()?
+            .map_err(|_| "endpoint not UTF-8")?;
+        Ok((s, endpoint))
+    }
+
+    async fn connect(kind: Kind, endpoint: &str) -> Result<Self> {
+        let s = Self::open(kind)?;
+        s.sock.connect(endpoint)?;
+        Ok(s)
+    }
+
+    async fn send(&mut self, data: &[u8]) -> Result<()> {
+        Ok(self.sock.send(data, 0)?)
+    }
+
+    async fn recv(&mut self) -> Result<&[u8]> {
+        self.sock.recv(&mut self.msg, 0)?;
+        if self.msg.get_more() {
+            return Err("expected one frame, got more".into());
+        }
+        Ok(&self.msg)
+    }
+
+    async fn close(self) -> Result<()> {
+        let Libzmq { mut ctx, sock, .. } = self;
+        drop(sock); // linger is infinite: zmq_ctx_term waits for the flush
+        Ok(ctx.destroy()?)
+    }
+}
+
+/// Length-prefixed frames over a plain `TcpStream` with 64 KiB buffers:
+/// the ceiling that loopback TCP and these two processes allow.
+///
+/// PUSH flushes only when its buffer fills (and at close); REQ/REP flush
+/// each message.
+pub struct RawTcp {
+    listener: Option<TcpListener>,
+    io: Option<(BufReader<TcpStream>, BufWriter<TcpStream>)>,
+    flush_each: bool,
+    buf: Vec<u8>,
+}
+
+impl RawTcp {
+    fn new(kind: Kind, listener: Option<TcpListener>, stream: Option<TcpStream>) -> Result<Self> {
+        let mut s = RawTcp {
+            listener,
+            io: None,
+            flush_each: matches!(kind, Kind::Req | Kind::Rep),
+            buf: Vec::new(),
+        };
+        if let Some(stream) = stream {
+            s.attach(stream)?;
+        }
+        Ok(s)
+    }
+
+    fn attach(&mut self, stream: TcpStream) -> Result<()> {
+        stream.set_nodelay(true)?;
+        let reader = BufReader::with_capacity(64 << 10, stream.try_clone()?);
+        self.io = Some((reader, BufWriter::with_capacity(64 << 10, stream)));
+        Ok(())
+    }
+
+    /// The connection, accepting it first on a bound socket.
+    fn io(&mut self) -> Result<&mut (BufReader<TcpStream>, BufWriter<TcpStream>)> {
+        if self.io.is_none() {
+            let listener = self.listener.take().ok_or("not bound")?;
+            self.attach(listener.accept()?.0)?;
+        }
+        Ok(self.io.as_mut().expect("attached above"))
+    }
+}
+
+impl Sock for RawTcp {
+    async fn bind(kind: Kind) -> Result<(Self, String)> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let endpoint = format!("tcp://{}", listener.local_addr()?);
+        Ok((Self::new(kind, Some(listener), None)?, endpoint))
+    }
+
+    async fn connect(kind: Kind, endpoint: &str) -> Result<Self> {
+        let addr = endpoint
+            .strip_prefix("tcp://")
+            .ok_or("not a tcp endpoint")?;
+        Self::new(kind, None, Some(TcpStream::connect(addr)?))
+    }
+
+    async fn send(&mut self, data: &[u8]) -> Result<()> {
+        let flush = self.flush_each;
+        let (_, w) = self.io()?;
+        w.write_all(&(data.len() as u64).to_le_bytes())?;
+        w.write_all(data)?;
+        if flush {
+            w.flush()?;
+        }
+        Ok(())
+    }
+
+    async fn recv(&mut self) -> Result<&[u8]> {
+        let mut buf = std::mem::take(&mut self.buf);
+        let (r, _) = self.io()?;
+        let mut len = [0u8; 8];
+        r.read_exact(&mut len)?;
+        buf.resize(usize::try_from(u64::from_le_bytes(len))?, 0);
+        r.read_exact(&mut buf)?;
+        self.buf = buf;
+        Ok(&self.buf)
+    }
+
+    async fn close(self) -> Result<()> {
+        if let Some((mut r, mut w)) = self.io {
+            // Flush, then wait for the peer's EOF: it has read everything.
+            w.flush()?;
+            w.get_ref().shutdown(Shutdown::Write)?;
+            let rest = std::io::copy(&mut r, &mut std::io::sink())?;
+            if rest != 0 {
+                return Err(format!("{rest} unexpected bytes before EOF").into());
+            }
+        }
+        Ok(())
+    }
+}

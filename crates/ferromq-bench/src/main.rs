@@ -1,0 +1,583 @@
+//! `ferromq-bench`: throughput and latency of ferromq against libzmq and raw
+//! TCP, in the style of libzmq's perf tools (`local_thr`/`remote_thr`,
+//! `local_lat`/`remote_lat`).
+//!
+//! `ferromq-bench run` (the default) runs every selected row for every
+//! backend, interleaved, for a few rounds and prints a markdown table of the
+//! medians. Each run starts two processes, this binary again with the hidden
+//! `role` subcommand: the binder announces its endpoint, the connector
+//! follows, and the measuring side reports. Every message carries its
+//! sequence number and is checked on arrival; a loss, reordering, failure or
+//! timeout marks the row FAILED (it is not retried) and the command exits 1.
+
+mod backend;
+mod roles;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::mpsc;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use backend::{Ferromq, FerromqAsync, Libzmq, RawTcp, Result};
+use roles::{Job, Role};
+
+/// Benchmarks ferromq against libzmq and raw TCP (PUSH->PULL throughput,
+/// REQ<->REP latency), each role in its own process.
+#[derive(Parser)]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the benchmarks and print a markdown table (the default).
+    Run(RunArgs),
+    /// One side of one run (started by `run`).
+    #[command(hide = true)]
+    Role {
+        #[arg(long)]
+        backend: Backend,
+        #[arg(long)]
+        role: Role,
+        #[arg(long, value_parser = parse_size)]
+        size: usize,
+        #[arg(long)]
+        count: u64,
+        #[arg(long)]
+        endpoint: Option<String>,
+    },
+}
+
+#[derive(Args, Clone)]
+struct RunArgs {
+    /// Rounds; each round runs every row for every backend in turn [default: 3, 1 with --quick].
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Tiny message counts (a CI smoke test, not a measurement).
+    #[arg(long)]
+    quick: bool,
+    /// Backends to compare.
+    #[arg(long, value_delimiter = ',', default_values = ["ferromq", "ferromq-async", "libzmq", "raw-tcp"])]
+    backends: Vec<Backend>,
+    /// Rows, by name (thr-16, thr-256, thr-4k, thr-64k, thr-1m, lat-16, lat-4k)
+    /// or by scenario (thr, lat) [default: all].
+    #[arg(long, value_delimiter = ',')]
+    rows: Vec<String>,
+    /// Message sizes (e.g. 100,2k,1m) replacing those of the selected scenarios.
+    #[arg(long, value_delimiter = ',', value_parser = parse_size)]
+    sizes: Vec<usize>,
+    /// Messages (throughput) or round trips (latency) per run [default: sized for --secs].
+    #[arg(long)]
+    count: Option<u64>,
+    /// Rough length of one run, from which counts are derived.
+    #[arg(long, default_value_t = 1.0)]
+    secs: f64,
+    /// A run still going after this many seconds fails.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+}
+
+/// An implementation under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
+enum Backend {
+    /// ferromq, blocking API.
+    Ferromq,
+    /// ferromq, async API in a tokio current-thread runtime.
+    FerromqAsync,
+    /// libzmq through the `zmq` crate.
+    Libzmq,
+    /// Length-prefixed frames over a buffered `TcpStream`.
+    RawTcp,
+}
+
+impl Backend {
+    fn name(self) -> String {
+        self.to_possible_value()
+            .expect("no skipped variants")
+            .get_name()
+            .to_owned()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scenario {
+    Thr,
+    Lat,
+}
+
+impl Scenario {
+    fn prefix(self) -> &'static str {
+        match self {
+            Scenario::Thr => "thr",
+            Scenario::Lat => "lat",
+        }
+    }
+
+    /// (binder, connector); the binder starts first and announces its endpoint.
+    fn roles(self) -> (Role, Role) {
+        match self {
+            Scenario::Thr => (Role::ThrRecv, Role::ThrSend),
+            Scenario::Lat => (Role::LatRep, Role::LatReq),
+        }
+    }
+
+    /// Messages or round trips for a run of about `secs` seconds; the costs are
+    /// rough figures for the slower backends on a 2-core machine.
+    fn count(self, size: usize, secs: f64) -> u64 {
+        let per_msg = match self {
+            Scenario::Thr => 0.4e-6 + size as f64 / 1.0e9,
+            Scenario::Lat => 50e-6 + size as f64 / 0.5e9,
+        };
+        let n = secs / per_msg;
+        let unit = 10f64.powf(n.log10().floor() - 1.0).max(1.0); // two significant digits
+        ((n / unit).round() * unit).max(10.0) as u64
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Row {
+    scenario: Scenario,
+    size: usize,
+}
+
+/// `n` bytes as (number, unit, short unit): 4096 -> (4, "KiB", "k").
+fn size_unit(n: usize) -> (usize, &'static str, &'static str) {
+    match n {
+        n if n % (1 << 20) == 0 => (n >> 20, "MiB", "m"),
+        n if n % (1 << 10) == 0 => (n >> 10, "KiB", "k"),
+        n => (n, "B", ""),
+    }
+}
+
+impl Row {
+    /// `thr-4k`: the name `--rows` takes.
+    fn name(self) -> String {
+        let (n, _, unit) = size_unit(self.size);
+        format!("{}-{n}{unit}", self.scenario.prefix())
+    }
+
+    /// `PUSH->PULL 4 KiB`: the table's scenario column.
+    fn label(self) -> String {
+        let (n, unit, _) = size_unit(self.size);
+        match self.scenario {
+            Scenario::Thr => format!("PUSH->PULL {n} {unit}"),
+            Scenario::Lat => format!("REQ<->REP {n} {unit}"),
+        }
+    }
+}
+
+fn parse_size(s: &str) -> std::result::Result<usize, String> {
+    let l = s.to_ascii_lowercase();
+    let l = l.trim_end_matches("ib").trim_end_matches('b');
+    let (num, mult) = match l.as_bytes().last() {
+        Some(b'k') => (&l[..l.len() - 1], 1 << 10),
+        Some(b'm') => (&l[..l.len() - 1], 1 << 20),
+        _ => (l, 1),
+    };
+    let n = num
+        .trim()
+        .parse::<usize>()
+        .map_err(|e| format!("{s}: {e}"))?
+        * mult;
+    if n < 8 {
+        return Err(format!("{s}: at least 8 bytes (the sequence number)"));
+    }
+    Ok(n)
+}
+
+fn select_rows(args: &RunArgs) -> Result<Vec<Row>> {
+    let thr = [16, 256, 4 << 10, 64 << 10, 1 << 20].map(|size| Row {
+        scenario: Scenario::Thr,
+        size,
+    });
+    let lat = [16, 4 << 10].map(|size| Row {
+        scenario: Scenario::Lat,
+        size,
+    });
+    let all: Vec<Row> = thr.into_iter().chain(lat).collect();
+    let is = |r: &Row, w: &str| r.name() == w || r.scenario.prefix() == w;
+    if let Some(w) = args.rows.iter().find(|w| !all.iter().any(|r| is(r, w))) {
+        return Err(format!("unknown row {w:?}").into());
+    }
+    let rows: Vec<Row> = all
+        .into_iter()
+        .filter(|r| args.rows.is_empty() || args.rows.iter().any(|w| is(r, w)))
+        .collect();
+    if args.sizes.is_empty() {
+        return Ok(rows);
+    }
+    let mut scenarios: Vec<Scenario> = rows.iter().map(|r| r.scenario).collect();
+    scenarios.dedup();
+    Ok(scenarios
+        .into_iter()
+        .flat_map(|scenario| args.sizes.iter().map(move |&size| Row { scenario, size }))
+        .collect())
+}
+
+/// What one run measured.
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    /// Throughput: msgs/s; latency: p50 in µs. Compared across rounds and backends.
+    main: f64,
+    /// Latency: p99 in µs.
+    p99: f64,
+}
+
+impl Sample {
+    fn show(self, row: Row) -> String {
+        match row.scenario {
+            Scenario::Thr => format!("{} msgs/s", grouped(self.main)),
+            Scenario::Lat => format!("p50 {:.1} us, p99 {:.1} us", self.main, self.p99),
+        }
+    }
+}
+
+/// The two role processes of one run; killed if still running when dropped.
+#[derive(Default)]
+struct Procs {
+    children: Vec<(Role, Child)>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Procs {
+    fn spawn(
+        &mut self,
+        exe: &Path,
+        backend: Backend,
+        role: Role,
+        job: &Job,
+        tx: mpsc::Sender<String>,
+    ) -> Result<()> {
+        let mut cmd = Command::new(exe);
+        cmd.args(["role", "--backend", &backend.name()])
+            .args([
+                "--role",
+                role.to_possible_value().expect("named").get_name(),
+            ])
+            .args([
+                "--size",
+                &job.size.to_string(),
+                "--count",
+                &job.count.to_string(),
+            ]);
+        if let Some(ep) = &job.endpoint {
+            cmd.args(["--endpoint", ep]);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).stdin(Stdio::null()).spawn()?;
+        let stdout = child.stdout.take().expect("piped");
+        self.readers.push(std::thread::spawn(move || {
+            for line in BufReader::new(stdout)
+                .lines()
+                .map_while(std::io::Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        }));
+        self.children.push((role, child));
+        Ok(())
+    }
+
+    /// True once every process has exited successfully; an error as soon as
+    /// one fails or `deadline` passes.
+    fn poll(&mut self, deadline: Instant, what: &str) -> Result<bool> {
+        let mut all = true;
+        for (role, child) in &mut self.children {
+            match child.try_wait()? {
+                Some(status) if !status.success() => {
+                    return Err(format!("{what}: {role:?} failed ({status})").into())
+                }
+                Some(_) => {}
+                None => all = false,
+            }
+        }
+        if !all && Instant::now() > deadline {
+            return Err(format!("{what}: timed out (messages lost, or a hang)").into());
+        }
+        Ok(all)
+    }
+
+    /// Waits for every process to exit successfully and for all their output.
+    fn wait(&mut self, deadline: Instant, what: &str) -> Result<()> {
+        while !self.poll(deadline, what)? {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.children {
+            if child.try_wait().ok().flatten().is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// One run: both roles of `row` with `backend`, in two fresh processes.
+fn run_once(
+    exe: &Path,
+    backend: Backend,
+    row: Row,
+    count: u64,
+    timeout: Duration,
+) -> Result<Sample> {
+    let what = format!("{} {}", backend.name(), row.label());
+    let deadline = Instant::now() + timeout;
+    let (binder, connector) = row.scenario.roles();
+    let mut job = Job {
+        role: binder,
+        size: row.size,
+        count,
+        endpoint: None,
+    };
+    let (tx, rx) = mpsc::channel();
+    let mut procs = Procs::default();
+    procs.spawn(exe, backend, binder, &job, tx.clone())?;
+    let endpoint = loop {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(10)) {
+            break line;
+        }
+        if procs.poll(deadline, &what)? {
+            return Err(format!("{what}: {binder:?} exited without an endpoint").into());
+        }
+    };
+    let endpoint = endpoint.strip_prefix("endpoint ").ok_or("no endpoint")?;
+    job.endpoint = Some(endpoint.to_owned());
+    procs.spawn(exe, backend, connector, &job, tx)?;
+    procs.wait(deadline, &what)?;
+    let result: HashMap<String, f64> = rx
+        .try_iter()
+        .filter_map(|line| line.strip_prefix("result ").map(str::to_owned))
+        .flat_map(|line| {
+            line.split_whitespace()
+                .filter_map(|kv| kv.split_once('='))
+                .filter_map(|(k, v)| Some((k.to_owned(), v.parse().ok()?)))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let get = |k: &str| {
+        result
+            .get(k)
+            .copied()
+            .ok_or(format!("{what}: no {k} reported"))
+    };
+    Ok(match row.scenario {
+        // As libzmq's local_thr: messages over the time from first to last.
+        Scenario::Thr => Sample {
+            main: count as f64 / (get("elapsed_ns")?.max(1.0) / 1e9),
+            p99: 0.0,
+        },
+        Scenario::Lat => Sample {
+            main: get("p50_ns")? / 1e3,
+            p99: get("p99_ns")? / 1e3,
+        },
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// `1234567` as `1,234,567`.
+fn grouped(n: f64) -> String {
+    let s = format!("{:.0}", n);
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let (a, b, c) = zmq::version();
+    format!("{cores} cores, {cpu}; libzmq {a}.{b}.{c} (zmq crate, built from source)")
+}
+
+fn run(args: &RunArgs) -> Result<()> {
+    let rows = select_rows(args)?;
+    let rounds = args.rounds.unwrap_or(if args.quick { 1 } else { 3 }).max(1);
+    let count = |row: Row| match (args.count, args.quick) {
+        (Some(n), _) => n,
+        // Smoke-test sizes: at most ~1 MiB per run.
+        (None, true) => row
+            .scenario
+            .count(row.size, 0.01)
+            .min((1 << 20) / row.size as u64)
+            .max(2),
+        (None, false) => row.scenario.count(row.size, args.secs),
+    };
+    let exe = std::env::current_exe()?;
+    let timeout = Duration::from_secs(args.timeout);
+    let mut samples: HashMap<(usize, Backend), Vec<Sample>> = HashMap::new();
+    let mut failed: HashMap<(usize, Backend), String> = HashMap::new();
+    for round in 1..=rounds {
+        for (i, &row) in rows.iter().enumerate() {
+            for &backend in &args.backends {
+                if failed.contains_key(&(i, backend)) {
+                    continue; // not again: a hang costs a timeout each time
+                }
+                let tag = format!(
+                    "round {round}/{rounds} {:<8} {:<14}",
+                    row.name(),
+                    backend.name()
+                );
+                match run_once(&exe, backend, row, count(row), timeout) {
+                    Ok(s) => {
+                        eprintln!("{tag} {}", s.show(row));
+                        samples.entry((i, backend)).or_default().push(s);
+                    }
+                    Err(e) => {
+                        eprintln!("{tag} FAILED: {e}");
+                        failed.insert((i, backend), format!("round {round}: {e}"));
+                    }
+                }
+            }
+        }
+    }
+
+    println!(
+        "ferromq-bench: tcp over 127.0.0.1, each role in its own process; \
+         median of {rounds} interleaved round(s)"
+    );
+    println!("machine: {}\n", machine());
+    println!(
+        "| scenario | count | backend | msgs/s | MB/s | p50 µs | p99 µs | vs libzmq | spread |"
+    );
+    println!("|---|--:|---|--:|--:|--:|--:|--:|--:|");
+    for (i, &row) in rows.iter().enumerate() {
+        let med = |b: Backend, f: fn(&Sample) -> f64| {
+            let v = samples.get(&(i, b))?;
+            Some(median(v.iter().map(f).collect()))
+        };
+        let libzmq = med(Backend::Libzmq, |s| s.main);
+        for &b in &args.backends {
+            let head = format!(
+                "| {} | {} | {}",
+                row.label(),
+                grouped(count(row) as f64),
+                b.name()
+            );
+            if let Some(e) = failed.get(&(i, b)) {
+                println!("{head} | **FAILED** | | | | | |");
+                eprintln!("{} {}: FAILED in {e}", b.name(), row.label());
+                continue;
+            }
+            let main = med(b, |s| s.main).expect("sampled or failed");
+            let v = &samples[&(i, b)];
+            let lo = v.iter().map(|s| s.main).fold(f64::MAX, f64::min);
+            let hi = v.iter().map(|s| s.main).fold(f64::MIN, f64::max);
+            let figures = match row.scenario {
+                Scenario::Thr => format!(
+                    "{} | {:.1} | |",
+                    grouped(main),
+                    main * row.size as f64 / 1e6
+                ),
+                Scenario::Lat => format!("| | {main:.1} | {:.1}", med(b, |s| s.p99).unwrap_or(0.0)),
+            };
+            let ratio = libzmq.map_or(String::new(), |l| format!("{:.2}", main / l));
+            println!(
+                "{head} | {figures} | {ratio} | {:.0}% |",
+                (hi - lo) / main * 100.0
+            );
+        }
+    }
+    println!(
+        "\nvs libzmq: throughput: msgs/s ÷ libzmq's (above 1 = faster); latency: p50 ÷ libzmq's \
+         (below 1 = faster). p50/p99: one REQ->REP->REQ round trip. \
+         spread: (max - min) ÷ median over the rounds. MB = 10^6 bytes."
+    );
+    match failed.len() {
+        0 => Ok(()),
+        n => Err(format!("{n} row(s) FAILED (see above)").into()),
+    }
+}
+
+/// Drives a blocking backend's future, which is ready on its first poll.
+fn now<F: Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    match fut
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(v) => v,
+        Poll::Pending => unreachable!("a blocking backend never waits in poll"),
+    }
+}
+
+fn play(backend: Backend, job: &Job) -> Result<()> {
+    match backend {
+        Backend::Ferromq => now(roles::run::<Ferromq>(job)),
+        Backend::FerromqAsync => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(roles::run::<FerromqAsync>(job)),
+        Backend::Libzmq => now(roles::run::<Libzmq>(job)),
+        Backend::RawTcp => now(roles::run::<RawTcp>(job)),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        None => run(&cli.run),
+        Some(Cmd::Run(args)) => run(&args),
+        Some(Cmd::Role {
+            backend,
+            role,
+            size,
+            count,
+            endpoint,
+        }) => play(
+            backend,
+            &Job {
+                role,
+                size,
+                count,
+                endpoint,
+            },
+        )
+        .map_err(|e| format!("{} {role:?}: {e}", backend.name()).into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ferromq-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! CI smoke test: `ferromq-bench run --quick` completes and reports every
+//! selected backend on every row.
+
+use std::process::Command;
+
+#[test]
+fn quick_run_reports_every_backend() {
+    let backends = ["ferromq", "ferromq-async", "libzmq", "raw-tcp"];
+    let out = Command::new(env!("CARGO_BIN_EXE_ferromq-bench"))
+        .args([
+            "run",
+            "--quick",
+            "--timeout",
+            "60",
+            "--backends",
+            &backends.join(","),
+        ])
+        .output()
+        .expect("ferromq-bench runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "ferromq-bench failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Table rows: | scenario | count | backend | msgs/s | ...
+    let rows: Vec<Vec<&str>> = stdout
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| scenario"))
+        .map(|l| l.split('|').map(str::trim).collect())
+        .collect();
+    let scenarios: Vec<&str> = rows.iter().map(|r| r[1]).collect();
+    for scenario in ["PUSH->PULL 16 B", "PUSH->PULL 1 MiB", "REQ<->REP 4 KiB"] {
+        assert!(
+            scenarios.contains(&scenario),
+            "no {scenario} row:\n{stdout}"
+        );
+    }
+    for backend in backends {
+        let mine: Vec<_> = rows.iter().filter(|r| r[3] == backend).collect();
+        assert_eq!(
+            mine.len(),
+            7,
+            "{backend}: want one row per scenario:\n{stdout}"
+        );
+        assert!(
+            mine.iter()
+                .all(|r| !r[4].contains("FAILED") && (!r[4].is_empty() || !r[6].is_empty())),
+            "{backend}: a row without figures:\n{stdout}"
+        );
+    }
+}
