@@ -37,6 +37,14 @@ enum Cmd {
     Push(SockArgs),
     /// Pull: prints what arrives.
     Pull(SockArgs),
+    /// Publisher: sends to every matching subscriber.
+    Pub(SockArgs),
+    /// Subscriber: prints what matches --subscribe (default everything).
+    Sub(SockArgs),
+    /// Publisher that also prints received subscriptions (e.g. 0x014142).
+    Xpub(SockArgs),
+    /// Subscriber that sends subscriptions as messages; --subscribe prefixes are sent first.
+    Xsub(SockArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -112,6 +120,10 @@ fn main() -> ExitCode {
         Cmd::Router(a) => (SocketType::Router, a),
         Cmd::Push(a) => (SocketType::Push, a),
         Cmd::Pull(a) => (SocketType::Pull, a),
+        Cmd::Pub(a) => (SocketType::Pub, a),
+        Cmd::Sub(a) => (SocketType::Sub, a),
+        Cmd::Xpub(a) => (SocketType::XPub, a),
+        Cmd::Xsub(a) => (SocketType::XSub, a),
     };
     if let Some(ms) = args.timeout {
         // The watchdog makes --timeout prompt whatever the socket is doing.
@@ -139,7 +151,8 @@ fn run(kind: SocketType, args: &SockArgs) -> Result<(), Fail> {
     if args.delimiter.is_empty() {
         return Err(Fail("--delimiter must not be empty".into()));
     }
-    if !args.subscribe.is_empty() {
+    let subscriber = matches!(kind, SocketType::Sub | SocketType::XSub);
+    if !args.subscribe.is_empty() && !subscriber {
         return Err(Fail(format!("--subscribe applies to SUB/XSUB, not {kind}")));
     }
     if args.echo && !matches!(kind, SocketType::Rep | SocketType::Router) {
@@ -167,6 +180,16 @@ fn run(kind: SocketType, args: &SockArgs) -> Result<(), Fail> {
     }
     if let Some(d) = deadline {
         socket.set_linger(Some(d.saturating_duration_since(Instant::now())));
+    }
+    if subscriber {
+        let prefixes = if args.subscribe.is_empty() {
+            vec![String::new()]
+        } else {
+            args.subscribe.clone()
+        };
+        for p in &prefixes {
+            socket.subscribe(fmt.parse_frame(p)?)?;
+        }
     }
     for ep in &args.bind {
         socket
@@ -216,7 +239,7 @@ fn run(kind: SocketType, args: &SockArgs) -> Result<(), Fail> {
                 served += 1;
             }
         }
-        SocketType::Pull => receive(&socket, args.count, &mut print)?,
+        SocketType::Pull | SocketType::Sub => receive(&socket, args.count, &mut print)?,
         _ => {
             // Sending types; those that also receive print --count replies.
             let sender = socket.clone();
@@ -228,7 +251,7 @@ fn run(kind: SocketType, args: &SockArgs) -> Result<(), Fail> {
                     }
                     Ok(())
                 });
-                if args.count.is_some() && kind != SocketType::Push {
+                if args.count.is_some() && !matches!(kind, SocketType::Push | SocketType::Pub) {
                     receive(&socket, args.count, &mut print)?;
                 }
                 h.join().map_err(|_| Fail("sender thread failed".into()))?

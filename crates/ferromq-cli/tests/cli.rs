@@ -205,3 +205,54 @@ fn undeliverable_messages_fail_at_the_deadline() {
     assert!(!o.status.success());
     assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
 }
+
+#[test]
+fn pub_sub_filters_and_xpub_prints_subscriptions() {
+    let ep = format!("tcp://127.0.0.1:{}", free_port());
+    let xpub = Proc::spawn(&["xpub", "--bind", &ep, "--count", "1", "--timeout", "10000"]);
+    let sub = Proc::spawn(&[
+        "sub",
+        "--connect",
+        &ep,
+        "--subscribe",
+        "AB",
+        "--count",
+        "1",
+        "--timeout",
+        "10000",
+    ]);
+    let xpub = xpub.finish();
+    assert!(xpub.status.success(), "{}", stderr(&xpub));
+    assert_eq!(stdout(&xpub), "0x014142\n");
+    drop(sub);
+
+    // A SUB that binds, a PUB that connects and publishes until it is heard.
+    let ep = format!("tcp://127.0.0.1:{}", free_port());
+    let sub = Proc::spawn(&[
+        "sub",
+        "--bind",
+        &ep,
+        "--subscribe",
+        "weather",
+        "--count",
+        "1",
+        "--timeout",
+        "10000",
+    ]);
+    let mut publisher = Proc::spawn(&["pub", "--connect", &ep, "--timeout", "10000"]);
+    let mut stdin = publisher.0.as_mut().unwrap().stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        // Subscriptions take a moment to arrive; a publisher drops until then.
+        for _ in 0..200 {
+            if stdin.write_all(b"sports|x\nweather|12C\n").is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let sub = sub.finish();
+    drop(publisher);
+    let _ = feeder.join();
+    assert!(sub.status.success(), "{}", stderr(&sub));
+    assert_eq!(stdout(&sub), "weather|12C\n");
+}

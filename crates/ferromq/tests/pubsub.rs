@@ -170,3 +170,23 @@ fn huge_topics_do_not_grow_memory() {
     }
     assert!(matches!(xpub.try_recv(), Err(Error::WouldBlock)));
 }
+
+#[test]
+fn sub_binds_pub_connects() {
+    for ep in ["tcp://127.0.0.1:*", "inproc://sub-binds"] {
+        let ctx = Context::new();
+        let sub = sock(&ctx, SocketType::Sub);
+        sub.subscribe("wea").unwrap();
+        sub.bind(ep).unwrap();
+        let publisher = sock(&ctx, SocketType::Pub);
+        publisher.connect(&sub.last_endpoint()).unwrap();
+        sync(&publisher, &sub, "wea-sync");
+        publisher.send(["sports", "x"]).unwrap();
+        publisher.send(["weather", "12C"]).unwrap();
+        assert_eq!(
+            sub.recv().unwrap(),
+            Message::from(["weather", "12C"]),
+            "{ep}"
+        );
+    }
+}
