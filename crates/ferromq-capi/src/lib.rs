@@ -18,6 +18,18 @@ mod socket;
 mod sockopt;
 mod util;
 
+/// Blocks every signal in the calling thread. Our own threads (I/O, free
+/// callbacks) call it at start, as libzmq's do, so a signal always lands in
+/// an application thread, where a blocking call returns EINTR.
+pub(crate) fn block_signals() {
+    // SAFETY: plain libc calls on a local, initialised signal set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
 /// Runs an entry point's body, turning a panic into a failed call.
 fn guard<R>(on_panic: R, f: impl FnOnce() -> R) -> R {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {

@@ -85,6 +85,7 @@ fn reaper() -> &'static mpsc::Sender<FreeCall> {
         std::thread::Builder::new()
             .name("ferromq-free".into())
             .spawn(move || {
+                crate::block_signals();
                 for FreeCall(f, data, hint) in rx {
                     // SAFETY: the function and its arguments are what the caller
                     // gave zmq_msg_init_data, called exactly once.

@@ -110,27 +110,14 @@ impl Context {
 
     /// A context with `n` I/O threads (at least one).
     pub fn with_io_threads(n: usize) -> Context {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(n.max(1))
-            .thread_name("ferromq-io")
-            .enable_io()
-            .enable_time()
-            .build()
-            .expect("failed to start the I/O runtime");
-        let shared = Arc::new(Shared {
-            handle: rt.handle().clone(),
-            tasks: AtomicUsize::new(0),
-            idle: Event::new(),
-            unflushed: AtomicUsize::new(0),
-            sockets: Mutex::new(Vec::new()),
-            terminated: AtomicBool::new(false),
-            inproc: Mutex::new(Default::default()),
-        });
-        Context {
-            inner: Arc::new(ContextInner {
-                rt: Some(rt),
-                shared,
-            }),
+        Context::builder().io_threads(n).build()
+    }
+
+    /// A builder for contexts with non-default settings.
+    pub fn builder() -> ContextBuilder {
+        ContextBuilder {
+            io_threads: 1,
+            on_thread_start: None,
         }
     }
 
@@ -184,6 +171,63 @@ impl Context {
     /// A new socket with the async API.
     pub fn async_socket(&self, kind: SocketType) -> Result<AsyncSocket> {
         Ok(self.socket(kind)?.into_async())
+    }
+}
+
+/// Settings for a new [`Context`].
+pub struct ContextBuilder {
+    io_threads: usize,
+    on_thread_start: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl ContextBuilder {
+    /// Number of I/O threads (default 1, libzmq's default).
+    pub fn io_threads(mut self, n: usize) -> Self {
+        self.io_threads = n.max(1);
+        self
+    }
+
+    /// Runs `f` at the start of every I/O thread. The C ABI uses it to block
+    /// signals there, as libzmq does, so they reach the application's threads.
+    pub fn on_thread_start(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_thread_start = Some(std::sync::Arc::new(f));
+        self
+    }
+
+    /// Starts the context's I/O threads.
+    pub fn build(self) -> Context {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(self.io_threads)
+            .thread_name("ferromq-io")
+            .enable_io()
+            .enable_time();
+        if let Some(f) = self.on_thread_start {
+            b.on_thread_start(move || f());
+        }
+        let rt = b.build().expect("failed to start the I/O runtime");
+        let shared = Arc::new(Shared {
+            handle: rt.handle().clone(),
+            tasks: AtomicUsize::new(0),
+            idle: Event::new(),
+            unflushed: AtomicUsize::new(0),
+            sockets: Mutex::new(Vec::new()),
+            terminated: AtomicBool::new(false),
+            inproc: Mutex::new(Default::default()),
+        });
+        Context {
+            inner: Arc::new(ContextInner {
+                rt: Some(rt),
+                shared,
+            }),
+        }
+    }
+}
+
+impl std::fmt::Debug for ContextBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContextBuilder")
+            .field("io_threads", &self.io_threads)
+            .finish()
     }
 }
 

@@ -74,7 +74,7 @@ mod transport;
 
 pub use api::{AsyncSocket, Socket};
 pub use bytes::Bytes;
-pub use context::Context;
+pub use context::{Context, ContextBuilder};
 pub use endpoint::{Endpoint, EndpointError};
 pub use error::{Error, Result, SendError};
 pub use ferromq_proto::{Message, SocketType};
