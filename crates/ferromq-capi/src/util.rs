@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::errno::{self, fail};
 use crate::guard;
-use crate::socket::c_str;
+use crate::socket::{c_str, Sock};
 
 #[no_mangle]
 pub extern "C" fn zmq_version(major: *mut i32, minor: *mut i32, patch: *mut i32) {
@@ -104,24 +104,56 @@ pub extern "C" fn zmq_socket_monitor(_s: *mut c_void, _addr: *const c_char, _eve
     fail(libc::ENOTSUP, -1)
 }
 
+fn run_proxy(
+    frontend: *mut c_void,
+    backend: *mut c_void,
+    capture: *mut c_void,
+    control: *mut c_void,
+) -> i32 {
+    guard(-1, || {
+        let (Some(f), Some(b)) = (Sock::get(frontend), Sock::get(backend)) else {
+            return -1;
+        };
+        let optional = |p: *mut c_void| {
+            if p.is_null() {
+                Ok(None)
+            } else {
+                Sock::get(p).map(Some).ok_or(())
+            }
+        };
+        let (Ok(c), Ok(k)) = (optional(capture), optional(control)) else {
+            return -1;
+        };
+        let r = match &k {
+            Some(k) => {
+                ferromq::proxy_steerable(&f.sock, &b.sock, c.as_ref().map(|c| &c.sock), &k.sock)
+            }
+            None => ferromq::proxy(&f.sock, &b.sock, c.as_ref().map(|c| &c.sock)),
+        };
+        match r {
+            Ok(()) => 0,
+            Err(e) => fail(errno::code(&e), -1),
+        }
+    })
+}
+
 #[no_mangle]
 pub extern "C" fn zmq_proxy(
-    _frontend: *mut c_void,
-    _backend: *mut c_void,
-    _capture: *mut c_void,
+    frontend: *mut c_void,
+    backend: *mut c_void,
+    capture: *mut c_void,
 ) -> i32 {
-    // The proxy comes with the publish/subscribe work.
-    fail(libc::ENOTSUP, -1)
+    run_proxy(frontend, backend, capture, std::ptr::null_mut())
 }
 
 #[no_mangle]
 pub extern "C" fn zmq_proxy_steerable(
-    _frontend: *mut c_void,
-    _backend: *mut c_void,
-    _capture: *mut c_void,
-    _control: *mut c_void,
+    frontend: *mut c_void,
+    backend: *mut c_void,
+    capture: *mut c_void,
+    control: *mut c_void,
 ) -> i32 {
-    fail(libc::ENOTSUP, -1)
+    run_proxy(frontend, backend, capture, control)
 }
 
 #[no_mangle]

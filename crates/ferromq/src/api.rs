@@ -331,6 +331,11 @@ impl Socket {
         )
     }
 
+    /// Runs a future on the context's I/O threads (for the blocking proxy).
+    pub(crate) fn spawn_on_io(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.h.core.shared.spawn(fut);
+    }
+
     /// The same socket with the async API.
     pub fn into_async(self) -> AsyncSocket {
         AsyncSocket { h: self.h }

@@ -69,6 +69,7 @@ mod context;
 pub mod endpoint;
 mod error;
 mod options;
+pub mod proxy;
 mod socket;
 mod transport;
 
@@ -79,4 +80,5 @@ pub use endpoint::{Endpoint, EndpointError};
 pub use error::{Error, Result, SendError};
 pub use ferromq_proto::{Message, SocketType};
 pub use options::{SocketOptions, DEFAULT_LINGER};
+pub use proxy::{proxy, proxy_async, proxy_steerable, proxy_steerable_async};
 pub use socket::readiness::Readiness;
