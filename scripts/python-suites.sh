@@ -40,7 +40,7 @@ mkdir -p "$work/eventlet-tests" && cp -r "$work/sdist/eventlet-0.41.3/tests" "$w
 
 pytest_in() { # dir venv report [args...]
   local dir=$1 venv=$2 report=$3; shift 3
-  (cd "$dir" && timeout 900 "$work/$venv/bin/python" -m pytest -p no:cacheprovider --timeout 60 -q \
+  (cd "$dir" && timeout 900 "$work/$venv/bin/python" -m pytest -p no:cacheprovider --timeout 20 -q \
     --junitxml="$work/$report.xml" "$@" >"$work/$report.log" 2>&1) || true
   tail -1 "$work/$report.log"
 }
