@@ -186,3 +186,23 @@ async fn async_api_over_inproc() {
     assert_eq!(m, Message::from(["a", "b"]));
     server.await.unwrap();
 }
+
+#[test]
+fn connect_and_subscribe_are_synchronous_as_in_libzmq() {
+    // No slow joiner on inproc: the subscription is in the publisher's trie
+    // when subscribe() returns, so the very next publish is delivered.
+    let ctx = Context::new();
+    let publisher = sock(&ctx, SocketType::Pub);
+    publisher.bind("inproc://sync-pub").unwrap();
+    for round in 0..50 {
+        let sub = sock(&ctx, SocketType::Sub);
+        sub.connect("inproc://sync-pub").unwrap();
+        sub.subscribe("t").unwrap();
+        publisher.send(["t", "now"]).unwrap();
+        assert_eq!(
+            sub.try_recv().unwrap(),
+            Message::from(["t", "now"]),
+            "round {round}"
+        );
+    }
+}

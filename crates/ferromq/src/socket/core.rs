@@ -28,6 +28,7 @@ use crate::context::Shared;
 use crate::error::{Error, SendError};
 use crate::options::Options;
 use crate::socket::readiness::{Readiness, ReadyFd};
+use crate::transport::inproc::{self, InprocLink};
 
 /// One peer (libzmq: pipe). A peer created by `connect` outlives its
 /// connections, so messages queue while the peer is away.
@@ -44,6 +45,8 @@ pub(crate) struct Peer {
     superseded: bool,
     routing_id: Bytes,
     pub(crate) driver: Arc<Notify>,
+    /// An inproc peer: where its messages go, moved by the sender itself.
+    pub(crate) link: Option<Arc<InprocLink>>,
 }
 
 impl Peer {
@@ -58,8 +61,24 @@ impl Peer {
             superseded: false,
             routing_id: Bytes::new(),
             driver,
+            link: None,
         }
     }
+
+    /// How to get this peer's queue moving.
+    pub(crate) fn kick(&self) -> Kick {
+        Kick {
+            driver: self.driver.clone(),
+            link: self.link.clone(),
+        }
+    }
+}
+
+/// Wakes a peer's mover: the inproc transfer (done at once, by the caller)
+/// or the connection driver's task.
+pub(crate) struct Kick {
+    driver: Arc<Notify>,
+    link: Option<Arc<InprocLink>>,
 }
 
 pub(crate) struct State {
@@ -173,6 +192,21 @@ impl SocketCore {
         self.terminated.store(true, Ordering::Release);
         self.wake_readable(usize::MAX);
         self.wake_writable(usize::MAX);
+    }
+
+    /// Gets a peer's queue moving, after the state lock is released.
+    pub(crate) fn kick(&self, k: Kick) {
+        match k.link {
+            Some(link) => inproc::push(self, &link, &k.driver),
+            None => k.driver.notify_one(),
+        }
+    }
+
+    /// Connects a peer to its inproc counterpart (or disconnects it).
+    pub(crate) fn set_link(&self, id: PeerId, link: Option<Arc<InprocLink>>) {
+        if let Some(p) = self.state.lock().peers.get_mut(&id) {
+            p.link = link;
+        }
     }
 
     fn signal_fd(&self) {
@@ -370,6 +404,7 @@ impl SocketCore {
             return;
         };
         p.connected = false;
+        p.link = None;
         p.read_paused = false;
         // Messages still queued from this peer keep their routing id.
         let rid = if p.superseded {
@@ -470,17 +505,6 @@ impl SocketCore {
         Some(more)
     }
 
-    /// Puts messages taken by [`pull_outgoing`](Self::pull_outgoing) back at
-    /// the front of the peer's queue, in order (their pipe went away first).
-    pub fn unpull(&self, id: PeerId, batch: Vec<Message>) {
-        let mut st = self.state.lock();
-        if let Some(p) = st.peers.get_mut(&id) {
-            for m in batch.into_iter().rev() {
-                p.out.push_front(m);
-            }
-        }
-    }
-
     /// Whether the peer still has messages queued (used while lingering).
     pub fn has_outgoing(&self, id: PeerId) -> bool {
         self.state
@@ -551,10 +575,10 @@ impl SocketCore {
             },
             _ => return self.try_send_routed(guard, msg),
         };
-        let drivers = st.drivers(&woken);
+        let kicks = st.kicks(&woken);
         drop(guard);
-        for d in drivers {
-            d.notify_one();
+        for k in kicks {
+            self.kick(k);
         }
         Ok(())
     }
@@ -569,10 +593,10 @@ impl SocketCore {
         }
         let mut st = self.state.lock();
         let woken = st.subscriber_change(subscribe, topic);
-        let drivers = st.drivers(&woken);
+        let kicks = st.kicks(&woken);
         drop(st);
-        for d in drivers {
-            d.notify_one();
+        for k in kicks {
+            self.kick(k);
         }
         Ok(())
     }
@@ -627,18 +651,21 @@ impl SocketCore {
                 };
                 let mut full = envelope;
                 full.extend(msg);
+                let mut kick = None;
                 match peers.get_mut(&peer) {
                     Some(p) if !p.gone => {
-                        let edge = p.out.is_empty();
-                        p.out.push_back(full);
-                        if edge {
-                            p.driver.notify_one();
+                        if p.out.is_empty() {
+                            kick = Some(p.kick());
                         }
+                        p.out.push_back(full);
                     }
                     // The requester is gone: the reply is dropped, as in libzmq.
                     _ => {}
                 }
                 drop(guard);
+                if let Some(k) = kick {
+                    self.kick(k);
+                }
                 // Answering may make the next request readable.
                 self.signal_fd();
                 return Ok(());
@@ -680,10 +707,10 @@ impl SocketCore {
         };
         let edge = p.out.is_empty();
         p.out.push_back(msg);
-        let driver = edge.then(|| p.driver.clone());
+        let kick = edge.then(|| p.kick());
         drop(guard);
-        if let Some(d) = driver {
-            d.notify_one();
+        if let Some(k) = kick {
+            self.kick(k);
         }
         Ok(())
     }

@@ -159,11 +159,11 @@ impl State {
         woken
     }
 
-    /// The drivers to wake for `ids`.
-    pub(crate) fn drivers(&self, ids: &[PeerId]) -> Vec<std::sync::Arc<tokio::sync::Notify>> {
+    /// How to get the queues of `ids` moving (once the lock is released).
+    pub(crate) fn kicks(&self, ids: &[PeerId]) -> Vec<super::core::Kick> {
         ids.iter()
             .filter_map(|id| self.peers.get(id))
-            .map(|p| p.driver.clone())
+            .map(|p| p.kick())
             .collect()
     }
 

@@ -1,8 +1,12 @@
 //! inproc:// — in-process pipes between sockets of one context.
 //!
-//! No bytes and no ZMTP: a pipe task moves whole messages from one socket's
-//! peer queue to the other's inbox, so frames keep their allocation (zero
-//! copy). Connecting before the bind exists queues messages on the
+//! No bytes and no ZMTP: whole messages move from one socket's peer queue to
+//! the other's inbox, so frames keep their allocation (zero copy). As in
+//! libzmq, it is synchronous: `connect` to a bound name attaches at once, and
+//! a send moves the message into the receiver's inbox before it returns
+//! (a SUB's subscription reaches the PUB before the PUB's next send). A pipe
+//! task only resumes transfers after backpressure and handles teardown.
+//! Connecting before the bind exists queues messages on the
 //! connector's peer and waits in the registry; when the bound socket goes
 //! away, its connectors wait again, so their queued messages survive a rebind.
 //! The capacity of a pipe is the sender's SNDHWM plus the receiver's RCVHWM,
@@ -16,6 +20,7 @@ use ferromq_proto::connection::PeerInfo;
 use ferromq_proto::routing::PeerId;
 use ferromq_proto::wire::Metadata;
 use ferromq_proto::Message;
+use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -142,51 +147,54 @@ fn info(of: &SocketCore) -> PeerInfo {
     }
 }
 
-fn start_pipe(binder: Arc<SocketCore>, bind_cancel: CancellationToken, name: String, p: Pending) {
-    let shared = binder.shared.clone();
-    shared.spawn(pipe(binder, bind_cancel, name, p));
-}
-
-/// Moves one direction's queued messages; `paused` while the receiver is
-/// full. If `gone` turns true meanwhile, the batch goes back to the sender.
-fn transfer(
-    from: &SocketCore,
+/// One direction of a pipe: the sending peer's messages go to `to_peer`
+/// of `to`. The lock keeps concurrent movers (a sender, the pipe task) from
+/// reordering messages.
+pub(crate) struct InprocLink {
+    /// Held while moving; `true` once the pipe is torn down.
+    lock: Mutex<bool>,
     from_peer: PeerId,
-    to: &SocketCore,
+    to: Weak<SocketCore>,
     to_peer: PeerId,
-    paused: &mut bool,
-    gone: impl Fn() -> bool,
-) -> bool {
-    if *paused {
-        if !to.may_read(to_peer) {
-            return false;
-        }
-        *paused = false;
-    }
-    // Never more than the receiver's HWM allows: capacity is SNDHWM + RCVHWM.
-    let room = to.inbox_room(to_peer).min(BATCH);
-    if room == 0 {
-        *paused = true;
-        return false;
-    }
-    let mut batch: Vec<Message> = Vec::new();
-    let more = from
-        .pull_outgoing(from_peer, |m| {
-            batch.push(m);
-            batch.len() < room
-        })
-        .unwrap_or(false);
-    if gone() {
-        from.unpull(from_peer, batch);
-        return false;
-    }
-    if !batch.is_empty() {
-        *paused = to.deliver(to_peer, &mut batch);
-    }
-    more && !*paused
+    /// Cancelled when the receiving side unbinds or disconnects.
+    cancel: CancellationToken,
 }
 
-async fn pipe(binder: Arc<SocketCore>, bind_cancel: CancellationToken, name: String, p: Pending) {
+/// Moves what `from` has queued on the link's peer into the receiver, as
+/// far as the receiver's HWM allows; past that the pipe task (`waker`)
+/// carries on once the receiver drains. Call with no state lock held.
+pub(crate) fn push(from: &SocketCore, link: &InprocLink, waker: &Notify) {
+    let Some(to) = link.to.upgrade() else { return };
+    let dead = link.lock.lock();
+    // Once the far side unbound, disconnected or closed, messages stay queued
+    // here (for the next binding) instead of reaching it.
+    if *dead || link.cancel.is_cancelled() || to.is_closed() {
+        return;
+    }
+    loop {
+        let room = to.inbox_room(link.to_peer).min(BATCH);
+        if room == 0 {
+            waker.notify_one();
+            return;
+        }
+        let mut batch: Vec<Message> = Vec::new();
+        let more = from
+            .pull_outgoing(link.from_peer, |m| {
+                batch.push(m);
+                batch.len() < room
+            })
+            .unwrap_or(false);
+        if batch.is_empty() {
+            return;
+        }
+        to.deliver(link.to_peer, &mut batch);
+        if !more {
+            return;
+        }
+    }
+}
+
+fn start_pipe(binder: Arc<SocketCore>, bind_cancel: CancellationToken, name: String, p: Pending) {
     let Some(conn) = p.core.upgrade() else { return };
     if p.cancel.is_cancelled() || !binder.kind.is_compatible(conn.kind) {
         return;
@@ -194,38 +202,64 @@ async fn pipe(binder: Arc<SocketCore>, bind_cancel: CancellationToken, name: Str
     let bnotify = Arc::new(Notify::new());
     let Some(bpeer) = binder.attach(Slot::New, &info(&conn), &bnotify) else {
         // Refused (a second PAIR peer): wait for another binding.
-        attach_or_wait(&conn, &name, p);
+        let mut reg = conn.shared.inproc.lock();
+        reg.pending.entry(name).or_default().push(p);
         return;
     };
     let Some(cpeer) = conn.attach(Slot::Existing(p.peer), &info(&binder), &p.notify) else {
         binder.detach(bpeer, true);
         return;
     };
-    let (mut to_binder_paused, mut to_conn_paused) = (false, false);
+    let up = Arc::new(InprocLink {
+        lock: Mutex::new(false),
+        from_peer: cpeer,
+        to: Arc::downgrade(&binder),
+        to_peer: bpeer,
+        cancel: bind_cancel.clone(),
+    });
+    let down = Arc::new(InprocLink {
+        lock: Mutex::new(false),
+        from_peer: bpeer,
+        to: Arc::downgrade(&conn),
+        to_peer: cpeer,
+        cancel: p.cancel.clone(),
+    });
+    conn.set_link(cpeer, Some(up.clone()));
+    binder.set_link(bpeer, Some(down.clone()));
+    // What queued before the attach (connect-before-bind, subscriptions,
+    // a welcome message) moves now, in the caller's thread.
+    push(&conn, &up, &p.notify);
+    push(&binder, &down, &bnotify);
+    let shared = binder.shared.clone();
+    shared.spawn(pipe(binder, bind_cancel, name, p, conn, bnotify, up, down));
+}
+
+/// Resumes transfers after backpressure and tears the pipe down.
+#[allow(clippy::too_many_arguments)]
+async fn pipe(
+    binder: Arc<SocketCore>,
+    bind_cancel: CancellationToken,
+    name: String,
+    p: Pending,
+    conn: Arc<SocketCore>,
+    bnotify: Arc<Notify>,
+    up: Arc<InprocLink>,
+    down: Arc<InprocLink>,
+) {
     let binder_gone = || binder.is_closed() || bind_cancel.is_cancelled();
-    let conn_gone = || p.cancel.is_cancelled();
     let rebind = loop {
-        // After unbind or close no message may reach the old binder, but
-        // what it queued for us still comes (linger).
         if binder_gone() {
-            while transfer(&binder, bpeer, &conn, cpeer, &mut to_conn_paused, conn_gone) {}
+            // After unbind or close nothing more may reach the old binder,
+            // but what it queued for us still comes (linger).
+            *up.lock.lock() = true;
+            conn.set_link(up.from_peer, None);
+            push(&binder, &down, &bnotify);
             break true;
         }
-        let more_up = transfer(
-            &conn,
-            cpeer,
-            &binder,
-            bpeer,
-            &mut to_binder_paused,
-            binder_gone,
-        );
-        let more_down = transfer(&binder, bpeer, &conn, cpeer, &mut to_conn_paused, conn_gone);
-        if conn.is_closed() && !more_up {
+        push(&conn, &up, &p.notify);
+        push(&binder, &down, &bnotify);
+        if conn.is_closed() && !conn.has_outgoing(up.from_peer) {
             break false;
-        }
-        if more_up || more_down {
-            tokio::task::yield_now().await;
-            continue;
         }
         tokio::select! {
             _ = p.notify.notified() => {}
@@ -236,8 +270,10 @@ async fn pipe(binder: Arc<SocketCore>, bind_cancel: CancellationToken, name: Str
             _ = conn.closing.cancelled(), if !conn.is_closed() => {}
         }
     };
-    binder.detach(bpeer, true);
-    conn.detach(cpeer, false);
+    *up.lock.lock() = true;
+    *down.lock.lock() = true;
+    binder.detach(down.from_peer, true);
+    conn.detach(up.from_peer, false);
     if rebind && !conn.is_closed() && !p.cancel.is_cancelled() {
         attach_or_wait(&conn, &name, p);
     }
