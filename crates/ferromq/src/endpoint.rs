@@ -15,6 +15,12 @@ pub enum Endpoint {
         /// Port; 0 means "any" (bind) .
         port: u16,
     },
+    /// `ipc://path`, `ipc://@name` (Linux abstract), or `ipc://*` (bind: a
+    /// fresh private path).
+    Ipc {
+        /// The path, `@name`, or `*`.
+        path: String,
+    },
     /// `inproc://name`: a pipe between sockets of one context.
     Inproc {
         /// The name (any non-empty string).
@@ -60,12 +66,26 @@ impl Endpoint {
             .ok_or_else(|| EndpointError::Syntax(s.to_string()))?;
         match transport {
             "tcp" => Self::parse_tcp(s, addr, bind),
+            "ipc" => Self::parse_ipc(s, addr, bind),
             "inproc" if addr.is_empty() => Err(EndpointError::BadHost(s.to_string())),
             "inproc" => Ok(Endpoint::Inproc {
                 name: addr.to_string(),
             }),
             other => Err(EndpointError::UnknownTransport(other.to_string())),
         }
+    }
+
+    fn parse_ipc(s: &str, addr: &str, bind: bool) -> Result<Endpoint, EndpointError> {
+        // sun_path holds 107 bytes on Linux (plus the terminating NUL).
+        if addr.is_empty() || addr == "@" || addr.len() > 107 || addr.contains('\0') {
+            return Err(EndpointError::BadHost(s.to_string()));
+        }
+        if addr == "*" && !bind {
+            return Err(EndpointError::WildcardOnConnect(s.to_string()));
+        }
+        Ok(Endpoint::Ipc {
+            path: addr.to_string(),
+        })
     }
 
     fn parse_tcp(s: &str, addr: &str, bind: bool) -> Result<Endpoint, EndpointError> {
@@ -125,6 +145,7 @@ impl fmt::Display for Endpoint {
             }
             Endpoint::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
             Endpoint::Inproc { name } => write!(f, "inproc://{name}"),
+            Endpoint::Ipc { path } => write!(f, "ipc://{path}"),
         }
     }
 }
@@ -203,5 +224,22 @@ mod tests {
             }
         );
         assert!(Endpoint::parse_bind("inproc://").is_err());
+        assert_eq!(
+            Endpoint::parse_bind("ipc:///tmp/x").unwrap(),
+            Endpoint::Ipc {
+                path: "/tmp/x".into()
+            }
+        );
+        assert_eq!(
+            Endpoint::parse_connect("ipc://@abs").unwrap(),
+            Endpoint::Ipc {
+                path: "@abs".into()
+            }
+        );
+        assert!(Endpoint::parse_bind("ipc://*").is_ok());
+        for bad in ["ipc://", "ipc://@", &format!("ipc:///{}", "x".repeat(120))] {
+            assert!(Endpoint::parse_bind(bad).is_err(), "{bad}");
+        }
+        assert!(Endpoint::parse_connect("ipc://*").is_err());
     }
 }

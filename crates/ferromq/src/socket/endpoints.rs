@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 use super::core::{EndpointEntry, SocketCore};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
-use crate::transport::{inproc, tcp};
+use crate::transport::{inproc, ipc, tcp};
 
 impl SocketCore {
     pub fn bind(self: &Arc<Self>, endpoint: &str) -> Result<()> {
@@ -19,6 +19,7 @@ impl SocketCore {
         let resolved = match &ep {
             Endpoint::Tcp { host, port } => tcp::bind(self, host, *port, cancel.clone())?,
             Endpoint::Inproc { name } => inproc::bind(self, name, cancel.clone())?,
+            Endpoint::Ipc { path } => ipc::bind(self, path, cancel.clone())?,
         };
         let mut st = self.state.lock();
         st.last_endpoint = resolved.clone();
@@ -41,6 +42,7 @@ impl SocketCore {
         let peer = match &ep {
             Endpoint::Tcp { host, port } => tcp::connect(self, host.clone(), *port, cancel.clone()),
             Endpoint::Inproc { name } => inproc::connect(self, name, cancel.clone()),
+            Endpoint::Ipc { path } => ipc::connect(self, path, cancel.clone()),
         };
         let mut st = self.state.lock();
         st.last_endpoint = endpoint.to_string();

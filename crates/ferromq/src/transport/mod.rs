@@ -2,6 +2,7 @@
 
 pub(crate) mod driver;
 pub(crate) mod inproc;
+pub(crate) mod ipc;
 pub(crate) mod tcp;
 
 use std::io::{self, IoSlice};

@@ -1,0 +1,196 @@
+//! ipc:// — Unix domain sockets: `ipc:///path`, Linux abstract names
+//! `ipc://@name`, and `ipc://*` (a fresh private path). A stale socket file
+//! at a bound path is replaced (as libzmq does); the file is removed again on
+//! unbind or close.
+
+use std::io;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixListener as StdListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::driver::{self, Exit};
+use super::Stream;
+use crate::socket::core::{Slot, SocketCore};
+
+impl Stream for UnixStream {
+    async fn ready(&self, interest: tokio::io::Interest) -> io::Result<tokio::io::Ready> {
+        UnixStream::ready(self, interest).await
+    }
+    fn try_read_buf(&self, buf: &mut bytes::BytesMut) -> io::Result<usize> {
+        UnixStream::try_read_buf(self, buf)
+    }
+    fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        UnixStream::try_write_vectored(self, bufs)
+    }
+    fn shutdown_write(&self) {
+        let _ = socket2::SockRef::from(self).shutdown(std::net::Shutdown::Write);
+    }
+}
+
+/// Where an ipc endpoint lives.
+enum Place {
+    Path(PathBuf),
+    Abstract(Vec<u8>),
+}
+
+fn place(path: &str) -> Place {
+    match path.strip_prefix('@') {
+        Some(name) => Place::Abstract(name.as_bytes().to_vec()),
+        None => Place::Path(PathBuf::from(path)),
+    }
+}
+
+fn address(p: &Place) -> io::Result<SocketAddr> {
+    match p {
+        Place::Path(path) => SocketAddr::from_pathname(path),
+        Place::Abstract(name) => SocketAddr::from_abstract_name(name),
+    }
+}
+
+/// Binds now; accepts in the background. Returns the resolved endpoint.
+pub(crate) fn bind(
+    core: &Arc<SocketCore>,
+    path: &str,
+    cancel: CancellationToken,
+) -> io::Result<String> {
+    let (place, shown, private_dir) = if path == "*" {
+        // A private directory, like libzmq's mkdtemp, holding the socket.
+        let base = std::env::var_os("TMPDIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        let dir = (0..100u32)
+            .map(|i| {
+                base.join(format!(
+                    "ferromq-ipc-{}-{}-{i}",
+                    std::process::id(),
+                    unique()
+                ))
+            })
+            .find(|d| std::fs::create_dir(d).is_ok())
+            .ok_or_else(|| io::Error::other("cannot create a private ipc directory"))?;
+        let sock = dir.join("socket");
+        let shown = sock.display().to_string();
+        (Place::Path(sock), shown, Some(dir))
+    } else {
+        (place(path), path.to_string(), None)
+    };
+    if let Place::Path(p) = &place {
+        // A leftover socket file from a dead process is replaced; a live one
+        // is taken over, as libzmq does.
+        if std::fs::symlink_metadata(p)
+            .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
+        {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    let std_listener = StdListener::bind_addr(&address(&place)?)?;
+    std_listener.set_nonblocking(true)?;
+    let listener = {
+        let _enter = core.shared.handle.enter();
+        UnixListener::from_std(std_listener)?
+    };
+    let c = core.clone();
+    core.shared.spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = c.closing.cancelled() => break,
+                r = listener.accept() => r,
+            };
+            match accepted {
+                Ok((stream, _)) => {
+                    let (c2, cancel2) = (c.clone(), cancel.clone());
+                    c.shared.spawn(async move {
+                        driver::run(c2, stream, Slot::New, Arc::new(Notify::new()), cancel2).await;
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "ipc accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        drop(listener);
+        if let Place::Path(p) = &place {
+            let _ = std::fs::remove_file(p);
+        }
+        if let Some(dir) = private_dir {
+            let _ = std::fs::remove_dir(dir);
+        }
+    });
+    Ok(format!("ipc://{shown}"))
+}
+
+fn unique() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u8(1);
+    h.finish()
+}
+
+/// Connects in the background, forever with backoff, like tcp.
+pub(crate) fn connect(core: &Arc<SocketCore>, path: &str, cancel: CancellationToken) -> u64 {
+    let notify = Arc::new(Notify::new());
+    let peer = core.add_connect_peer(notify.clone());
+    let c = core.clone();
+    let place = place(path);
+    core.shared.spawn(async move {
+        let (ivl, ivl_max) = {
+            let st = c.state.lock();
+            (st.opts.reconnect_ivl, st.opts.reconnect_ivl_max)
+        };
+        let mut backoff = ivl.unwrap_or(Duration::from_millis(100));
+        loop {
+            if c.is_closed() && !c.has_outgoing(peer) {
+                break;
+            }
+            if c.is_closed()
+                && c.linger_deadline()
+                    .is_some_and(|d| std::time::Instant::now() >= d)
+            {
+                c.shared.note_unflushed();
+                break;
+            }
+            let stream = address(&place)
+                .and_then(|a| std::os::unix::net::UnixStream::connect_addr(&a))
+                .and_then(|s| {
+                    s.set_nonblocking(true)?;
+                    let _enter = c.shared.handle.enter();
+                    UnixStream::from_std(s)
+                });
+            if let Ok(stream) = stream {
+                backoff = ivl.unwrap_or(backoff);
+                if let Exit::Done = driver::run(
+                    c.clone(),
+                    stream,
+                    Slot::Existing(peer),
+                    notify.clone(),
+                    cancel.clone(),
+                )
+                .await
+                {
+                    break;
+                }
+            }
+            if ivl.is_none() {
+                break;
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep(backoff) => {}
+                _ = c.closing.cancelled(), if !c.is_closed() => {}
+            }
+            if ivl_max > backoff {
+                backoff = (backoff * 2).min(ivl_max);
+            }
+        }
+        c.remove_peer(peer);
+    });
+    peer
+}
