@@ -179,12 +179,15 @@ impl Sock {
                 return Ok((f, !q.is_empty()));
             }
         }
-        let msg = if flags & ZMQ_DONTWAIT != 0 {
-            self.sock.try_recv()
+        let timeout = if flags & ZMQ_DONTWAIT != 0 {
+            Some(Duration::ZERO)
         } else {
-            self.sock.recv()
+            self.sock.options().rcvtimeo
         };
-        let mut frames = msg.map_err(|e| errno::code(&e))?.into_iter();
+        let msg = self.wait(timeout, || {
+            self.sock.try_recv().map_err(|e| errno::code(&e))
+        })?;
+        let mut frames = msg.into_iter();
         let first = frames.next().unwrap_or_default();
         let mut q = self.receiving.lock();
         q.extend(frames);

@@ -140,7 +140,7 @@ fn c_program_links_and_talks() {
     std::os::unix::fs::symlink(library(), &lib).unwrap();
     let exe = dir.join("abi-check");
     let cc = Command::new("gcc")
-        .args(["-std=c11", "-Wall", "-Werror", "-o"])
+        .args(["-std=gnu11", "-Wall", "-Werror", "-o"])
         .arg(&exe)
         .arg(manifest_dir().join("tests/abi_check.c"))
         .arg("-I")

@@ -2,6 +2,8 @@
  * struct layouts C callers depend on, then makes a real exchange through the
  * C API. Prints "abi ok" and exits 0 on success. */
 #include <assert.h>
+#include <signal.h>
+#include <unistd.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #define CHECK(c) do { if (!(c)) { fprintf (stderr, "failed: %s (line %d, errno %d %s)\n", #c, __LINE__, zmq_errno (), zmq_strerror (zmq_errno ())); return 1; } } while (0)
 
 static int freed = 0;
+static void on_alarm (int sig) { (void) sig; }
 static void free_fn (void *data, void *hint) { (void) data; (void) hint; freed++; }
 
 int main (void)
@@ -60,6 +63,14 @@ int main (void)
     CHECK (zmq_send (rep, "ok", 2, 0) == 2);
     CHECK (zmq_recv (req, buf, sizeof buf, 0) == 2 && memcmp (buf, "ok", 2) == 0);
     CHECK (zmq_msg_close (&msg) == 0);
+
+    /* A signal interrupts a blocking receive with EINTR, as in libzmq. */
+    struct sigaction sa;
+    memset (&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm; /* no SA_RESTART */
+    CHECK (sigaction (SIGALRM, &sa, NULL) == 0);
+    alarm (1);
+    CHECK (zmq_recv (rep, buf, sizeof buf, 0) == -1 && zmq_errno () == EINTR);
 
     /* Errors a C caller relies on. */
     CHECK (zmq_recv (req, buf, sizeof buf, ZMQ_DONTWAIT) == -1 && zmq_errno () == EFSM);
