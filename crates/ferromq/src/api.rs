@@ -299,8 +299,13 @@ impl Socket {
     /// On failure the message comes back inside the [`SendError`].
     pub fn send(&self, msg: impl Into<Message>) -> Result<(), SendError> {
         let core = &self.h.core;
+        // Fast path: no timeout lookup unless the send has to wait.
+        let msg = match core.try_send(msg.into()) {
+            Err(e) if matches!(e.error, Error::WouldBlock) => e.message,
+            r => return r,
+        };
         let timeout = core.state.lock().opts.sndtimeo;
-        let mut msg = Some(msg.into());
+        let mut msg = Some(msg);
         core.wait_blocking(
             &core.writable,
             timeout,
@@ -322,6 +327,10 @@ impl Socket {
     /// Receives a message, waiting up to the receive timeout.
     pub fn recv(&self) -> Result<Message> {
         let core = &self.h.core;
+        match core.try_recv() {
+            Err(Error::WouldBlock) => {}
+            r => return r,
+        }
         let timeout = core.state.lock().opts.rcvtimeo;
         core.wait_blocking(
             &core.readable,
@@ -357,8 +366,13 @@ impl AsyncSocket {
     /// whole or not at all (and is then lost with the future).
     pub async fn send(&self, msg: impl Into<Message>) -> Result<(), SendError> {
         let core = &self.h.core;
+        // Fast path: no timeout lookup unless the send has to wait.
+        let msg = match core.try_send(msg.into()) {
+            Err(e) if matches!(e.error, Error::WouldBlock) => e.message,
+            r => return r,
+        };
         let timeout = core.state.lock().opts.sndtimeo;
-        let mut msg = Some(msg.into());
+        let mut msg = Some(msg);
         let r = core
             .wait_async(
                 &core.writable,
@@ -385,6 +399,10 @@ impl AsyncSocket {
     /// taken off the queue only in the poll that returns it.
     pub async fn recv(&self) -> Result<Message> {
         let core = &self.h.core;
+        match core.try_recv() {
+            Err(Error::WouldBlock) => {}
+            r => return r,
+        }
         let timeout = core.state.lock().opts.rcvtimeo;
         core.wait_async(
             &core.readable,
