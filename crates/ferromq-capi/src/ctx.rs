@@ -66,7 +66,12 @@ impl Ctx {
         let threads = st.io_threads.max(1) as usize;
         let engine = st
             .engine
-            .get_or_insert_with(|| Context::with_io_threads(threads))
+            .get_or_insert_with(|| {
+                Context::builder()
+                    .io_threads(threads)
+                    .on_thread_start(crate::block_signals)
+                    .build()
+            })
             .clone();
         st.open_sockets += 1;
         Ok(engine)

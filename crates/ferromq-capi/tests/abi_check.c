@@ -28,6 +28,8 @@ int main (void)
     zmq_version (&major, &minor, &patch);
     CHECK (major == 4 && minor == 3 && patch == 5);
 
+    CHECK (zmq_has ("ipc") == 1 && zmq_has ("curve") == 0 && zmq_has ("draft") == 0);
+
     void *ctx = zmq_ctx_new ();
     CHECK (ctx);
     void *rep = zmq_socket (ctx, ZMQ_REP);

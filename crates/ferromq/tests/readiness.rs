@@ -151,3 +151,29 @@ fn shutdown_wakes_blocked_calls_with_terminated() {
         Err(Error::Terminated)
     ));
 }
+
+#[test]
+fn publishers_are_always_writable_subscribers_never() {
+    let ctx = Context::new();
+    let (publisher, sub) = pair(&ctx, SocketType::Pub, SocketType::Sub);
+    assert_eq!(
+        publisher.readiness(),
+        Readiness {
+            readable: false,
+            writable: true
+        }
+    );
+    assert_eq!(
+        sub.readiness(),
+        Readiness {
+            readable: false,
+            writable: false
+        }
+    );
+    let (xpub, xsub) = pair(&ctx, SocketType::XPub, SocketType::XSub);
+    assert!(xpub.readiness().writable);
+    assert!(xsub.readiness().writable);
+    // XPUB becomes readable with a subscription.
+    xsub.send(b"\x01t".to_vec()).unwrap();
+    assert_eq!(&xpub.recv().unwrap()[0][..], b"\x01t");
+}

@@ -272,6 +272,15 @@ impl SocketCore {
                         .values()
                         .any(|p| p.connected && st.opts.has_out_room(p.out.len()))
             }
+            // Publishers never block, unless nodrop and a subscriber is full.
+            SocketType::Pub | SocketType::XPub => {
+                !st.opts.xpub_nodrop
+                    || st
+                        .peers
+                        .values()
+                        .all(|p| !p.connected || st.opts.has_out_room(p.out.len()))
+            }
+            SocketType::XSub => true,
             _ => false,
         };
         Readiness { readable, writable }
