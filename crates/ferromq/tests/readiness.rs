@@ -177,3 +177,39 @@ fn publishers_are_always_writable_subscribers_never() {
     xsub.send(b"\x01t".to_vec()).unwrap();
     assert_eq!(&xpub.recv().unwrap()[0][..], b"\x01t");
 }
+
+#[tokio::test]
+async fn fd_never_loses_an_edge_under_concurrent_signals() {
+    // A sender streams while this task resets the fd through readiness()
+    // as the I/O thread signals it: every message must be announced by the
+    // fd or be visible in the readiness read right after a reset, so the
+    // receiver never waits in silence with messages queued.
+    const N: u32 = 20_000;
+    let ctx = Context::new();
+    let (pull, push) = pair(&ctx, SocketType::Pull, SocketType::Push);
+    let fd = watch(&pull);
+    let sender = std::thread::spawn(move || {
+        for i in 0..N {
+            push.send(i.to_be_bytes().to_vec()).unwrap();
+        }
+        push
+    });
+    let mut next = 0u32;
+    while next < N {
+        if pull.readiness().readable {
+            while let Ok(m) = pull.try_recv() {
+                assert_eq!(&m[0][..], &next.to_be_bytes());
+                next += 1;
+            }
+            continue;
+        }
+        // A lost edge shows up here as a timeout.
+        tokio::time::timeout(Duration::from_secs(5), fd.readable())
+            .await
+            .unwrap_or_else(|_| panic!("fd stayed silent with {next} of {N} received"))
+            .unwrap();
+        // Consume what woke us, so tokio waits for the next edge.
+        let _ = fd.try_read(&mut [0u8; 16]);
+    }
+    drop(sender.join().unwrap());
+}

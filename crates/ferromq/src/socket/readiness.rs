@@ -47,15 +47,20 @@ impl ReadyFd {
         }
     }
 
-    /// Resets the fd. The caller must compute readiness *after* this, so a
-    /// signal raced away here is reflected in what it reports.
+    /// Resets the fd. The caller must compute readiness *after* this.
+    ///
+    /// Drain first, then allow signals again: a signal racing this call
+    /// either lands before the reset (and is reflected in the readiness the
+    /// caller computes next) or after it (and writes a fresh byte). The
+    /// other order could drain a racing signal's byte while leaving
+    /// `pending` set, and the fd would never fire again.
     pub fn clear(&self) {
-        self.pending.store(false, Ordering::Release);
         let mut buf = [0u8; 16];
         while let Ok(n) = (&self.rx).read(&mut buf) {
             if n == 0 {
                 break;
             }
         }
+        self.pending.store(false, Ordering::Release);
     }
 }
