@@ -39,6 +39,17 @@ const HEARTBEAT_IVL: i32 = 75;
 const HEARTBEAT_TTL: i32 = 76;
 const HEARTBEAT_TIMEOUT: i32 = 77;
 const THREAD_SAFE: i32 = 81;
+const SNDBUF: i32 = 11;
+const RCVBUF: i32 = 12;
+const BACKLOG: i32 = 19;
+const IPV4ONLY: i32 = 31;
+const TCP_KEEPALIVE: i32 = 34;
+const TCP_KEEPALIVE_CNT: i32 = 35;
+const TCP_KEEPALIVE_IDLE: i32 = 36;
+const TCP_KEEPALIVE_INTVL: i32 = 37;
+const TOS: i32 = 57;
+const CONNECT_TIMEOUT: i32 = 79;
+const TCP_MAXRT: i32 = 80;
 const XPUB_VERBOSE: i32 = 40;
 const XPUB_NODROP: i32 = 69;
 const XPUB_WELCOME_MSG: i32 = 72;
@@ -202,6 +213,63 @@ pub extern "C" fn zmq_setsockopt(
                 sk.set_invert_matching(v != 0);
                 true
             }
+            (SNDBUF | RCVBUF, Some(v)) if v >= -1 => {
+                // -1 and 0 both mean the OS default.
+                let n = usize::try_from(v).ok().filter(|&n| n > 0);
+                sk.update_options(|o| {
+                    if option == SNDBUF {
+                        o.sndbuf = n
+                    } else {
+                        o.rcvbuf = n
+                    }
+                });
+                true
+            }
+            (BACKLOG, Some(v)) if v >= 0 => {
+                sk.update_options(|o| o.backlog = v as u32);
+                true
+            }
+            (IPV4ONLY, Some(v)) if v == 0 || v == 1 => {
+                sk.set_ipv6(v == 0);
+                true
+            }
+            (TOS, Some(v)) if v >= 0 => {
+                sk.update_options(|o| o.tos = v as u32);
+                true
+            }
+            (TCP_KEEPALIVE, Some(v)) if (-1..=1).contains(&v) => {
+                sk.update_options(|o| o.tcp_keepalive = (v >= 0).then_some(v == 1));
+                true
+            }
+            (TCP_KEEPALIVE_CNT, Some(v)) if v >= -1 => {
+                sk.update_options(|o| {
+                    o.tcp_keepalive_cnt = u32::try_from(v).ok().filter(|&n| n > 0)
+                });
+                true
+            }
+            // Keepalive idle and interval are in seconds.
+            (TCP_KEEPALIVE_IDLE | TCP_KEEPALIVE_INTVL, Some(v)) if v >= -1 => {
+                let d = u64::try_from(v)
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .map(Duration::from_secs);
+                sk.update_options(|o| {
+                    if option == TCP_KEEPALIVE_IDLE {
+                        o.tcp_keepalive_idle = d
+                    } else {
+                        o.tcp_keepalive_intvl = d
+                    }
+                });
+                true
+            }
+            (TCP_MAXRT, Some(v)) if v >= 0 => {
+                sk.update_options(|o| o.tcp_maxrt = ms_to_opt(v, 0));
+                true
+            }
+            (CONNECT_TIMEOUT, Some(v)) if v >= 0 => {
+                sk.update_options(|o| o.connect_timeout = ms_to_opt(v, 0));
+                true
+            }
             (HEARTBEAT_TIMEOUT, Some(v)) if v >= -1 => {
                 sk.set_heartbeat_timeout(ms_to_opt(v, -1));
                 true
@@ -308,6 +376,19 @@ pub extern "C" fn zmq_getsockopt(
             HEARTBEAT_TTL => out.int(opt_to_ms(o.heartbeat_ttl, 0)),
             HEARTBEAT_TIMEOUT => out.int(opt_to_ms(o.heartbeat_timeout, -1)),
             THREAD_SAFE => out.int(0),
+            SNDBUF => out.int(o.sndbuf.map_or(-1, |n| n.min(i32::MAX as usize) as i32)),
+            RCVBUF => out.int(o.rcvbuf.map_or(-1, |n| n.min(i32::MAX as usize) as i32)),
+            BACKLOG => out.int(o.backlog.min(i32::MAX as u32) as i32),
+            IPV4ONLY => out.int(i32::from(!o.ipv6)),
+            TOS => out.int(o.tos as i32),
+            TCP_KEEPALIVE => out.int(o.tcp_keepalive.map_or(-1, i32::from)),
+            TCP_KEEPALIVE_CNT => out.int(o.tcp_keepalive_cnt.map_or(-1, |n| n as i32)),
+            TCP_KEEPALIVE_IDLE => out.int(o.tcp_keepalive_idle.map_or(-1, |d| d.as_secs() as i32)),
+            TCP_KEEPALIVE_INTVL => {
+                out.int(o.tcp_keepalive_intvl.map_or(-1, |d| d.as_secs() as i32))
+            }
+            TCP_MAXRT => out.int(opt_to_ms(o.tcp_maxrt, 0)),
+            CONNECT_TIMEOUT => out.int(opt_to_ms(o.connect_timeout, 0)),
             INVERT_MATCHING => out.int(i32::from(o.invert_matching)),
             XPUB_NODROP => out.int(i32::from(o.xpub_nodrop)),
             _ => fail(libc::EINVAL, -1),

@@ -82,6 +82,16 @@ int main (void)
     int events; size_t ev_len = sizeof events;
     CHECK (zmq_getsockopt (req, ZMQ_EVENTS, &events, &ev_len) == 0 && (events & ZMQ_POLLOUT));
 
+    /* tcp options read back as set (and apply to the next connections). */
+    int v = 4096, got = 0; size_t got_len = sizeof got;
+    CHECK (zmq_setsockopt (req, ZMQ_SNDBUF, &v, sizeof v) == 0);
+    CHECK (zmq_getsockopt (req, ZMQ_SNDBUF, &got, &got_len) == 0 && got == 4096);
+    v = 1;
+    CHECK (zmq_setsockopt (req, ZMQ_TCP_KEEPALIVE, &v, sizeof v) == 0);
+    CHECK (zmq_getsockopt (req, ZMQ_TCP_KEEPALIVE, &got, &got_len) == 0 && got == 1);
+    v = 2;
+    CHECK (zmq_setsockopt (req, ZMQ_TCP_KEEPALIVE, &v, sizeof v) == -1 && zmq_errno () == EINVAL);
+
     int linger = 0;
     CHECK (zmq_setsockopt (req, ZMQ_LINGER, &linger, sizeof linger) == 0);
     CHECK (zmq_setsockopt (rep, ZMQ_LINGER, &linger, sizeof linger) == 0);

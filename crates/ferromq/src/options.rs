@@ -58,6 +58,26 @@ pub struct SocketOptions {
     pub xpub_welcome_msg: Option<Bytes>,
     /// PUB/XPUB/SUB: deliver what does *not* match the subscriptions.
     pub invert_matching: bool,
+    /// Kernel send buffer size for tcp/ipc connections (`None`: OS default).
+    pub sndbuf: Option<usize>,
+    /// Kernel receive buffer size for tcp/ipc connections (`None`: OS default).
+    pub rcvbuf: Option<usize>,
+    /// Listen backlog for tcp/ipc binds (default 100, as libzmq).
+    pub backlog: u32,
+    /// IP type-of-service byte for tcp connections (0: leave as is).
+    pub tos: u32,
+    /// TCP keepalive: `None` OS default, `Some(false)` off, `Some(true)` on.
+    pub tcp_keepalive: Option<bool>,
+    /// Keepalive probes before giving up (`None`: OS default).
+    pub tcp_keepalive_cnt: Option<u32>,
+    /// Idle time before the first keepalive probe (`None`: OS default).
+    pub tcp_keepalive_idle: Option<Duration>,
+    /// Time between keepalive probes (`None`: OS default).
+    pub tcp_keepalive_intvl: Option<Duration>,
+    /// TCP_USER_TIMEOUT: how long unacknowledged data may wait (`None`: OS default).
+    pub tcp_maxrt: Option<Duration>,
+    /// Give up a tcp connect attempt after this long (`None`: the OS's timeout).
+    pub connect_timeout: Option<Duration>,
 }
 
 pub(crate) type Options = SocketOptions;
@@ -92,11 +112,58 @@ impl Default for SocketOptions {
             xpub_nodrop: false,
             xpub_welcome_msg: None,
             invert_matching: false,
+            sndbuf: None,
+            rcvbuf: None,
+            backlog: 100,
+            tos: 0,
+            tcp_keepalive: None,
+            tcp_keepalive_cnt: None,
+            tcp_keepalive_idle: None,
+            tcp_keepalive_intvl: None,
+            tcp_maxrt: None,
+            connect_timeout: None,
         }
     }
 }
 
 impl SocketOptions {
+    /// Applies the stream-level options to a new connection.
+    pub(crate) fn apply_to_stream(&self, s: socket2::SockRef<'_>, tcp: bool) {
+        // Failures are ignored as libzmq does: a value the kernel refuses
+        // leaves the default in place.
+        if let Some(n) = self.sndbuf {
+            let _ = s.set_send_buffer_size(n);
+        }
+        if let Some(n) = self.rcvbuf {
+            let _ = s.set_recv_buffer_size(n);
+        }
+        if !tcp {
+            return;
+        }
+        if self.tos != 0 {
+            let _ = s.set_tos(self.tos);
+        }
+        if let Some(on) = self.tcp_keepalive {
+            let _ = s.set_keepalive(on);
+            if on {
+                let mut ka = socket2::TcpKeepalive::new();
+                if let Some(t) = self.tcp_keepalive_idle {
+                    ka = ka.with_time(t);
+                }
+                if let Some(t) = self.tcp_keepalive_intvl {
+                    ka = ka.with_interval(t);
+                }
+                if let Some(n) = self.tcp_keepalive_cnt {
+                    ka = ka.with_retries(n);
+                }
+                let _ = s.set_tcp_keepalive(&ka);
+            }
+        }
+        if let Some(t) = self.tcp_maxrt {
+            let _ = s.set_tcp_user_timeout(Some(t));
+        }
+    }
+
     pub(crate) fn has_out_room(&self, queued: usize) -> bool {
         self.sndhwm == 0 || queued < self.sndhwm
     }

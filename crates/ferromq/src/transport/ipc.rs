@@ -105,6 +105,10 @@ pub(crate) fn bind(
             };
             match accepted {
                 Ok((stream, _)) => {
+                    c.state
+                        .lock()
+                        .opts
+                        .apply_to_stream(socket2::SockRef::from(&stream), false);
                     let (c2, cancel2) = (c.clone(), cancel.clone());
                     c.shared.spawn(async move {
                         driver::run(c2, stream, Slot::New, Arc::new(Notify::new()), cancel2).await;
@@ -165,6 +169,10 @@ pub(crate) fn connect(core: &Arc<SocketCore>, path: &str, cancel: CancellationTo
                     UnixStream::from_std(s)
                 });
             if let Ok(stream) = stream {
+                c.state
+                    .lock()
+                    .opts
+                    .apply_to_stream(socket2::SockRef::from(&stream), false);
                 backoff = ivl.unwrap_or(backoff);
                 if let Exit::Done = driver::run(
                     c.clone(),

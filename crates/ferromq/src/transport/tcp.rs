@@ -30,8 +30,15 @@ pub(crate) fn bind(
         raw.set_only_v6(!ipv6 || !addr.ip().is_unspecified())?;
     }
     raw.set_reuse_address(true)?;
+    let (backlog, tos) = {
+        let st = core.state.lock();
+        (st.opts.backlog, st.opts.tos)
+    };
+    if tos != 0 {
+        let _ = raw.set_tos(tos);
+    }
     raw.bind(&addr.into())?;
-    raw.listen(256)?;
+    raw.listen(backlog.min(i32::MAX as u32) as i32)?;
     raw.set_nonblocking(true)?;
     let std_listener: std::net::TcpListener = raw.into();
     let local = std_listener.local_addr()?;
@@ -89,6 +96,10 @@ async fn accept_loop(core: Arc<SocketCore>, listener: TcpListener, cancel: Cance
         match accepted {
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
+                core.state
+                    .lock()
+                    .opts
+                    .apply_to_stream(socket2::SockRef::from(&stream), true);
                 let c = core.clone();
                 let cancel = cancel.clone();
                 core.shared.spawn(async move {
@@ -141,10 +152,17 @@ async fn connect_loop(
             core.shared.note_unflushed();
             break;
         }
+        let timeout = core.state.lock().opts.connect_timeout;
         let attempt = tokio::select! {
             _ = cancel.cancelled() => break,
-            r = open(&host, port) => r,
+            r = open(&host, port, timeout) => r,
         };
+        if let Ok(stream) = &attempt {
+            core.state
+                .lock()
+                .opts
+                .apply_to_stream(socket2::SockRef::from(stream), true);
+        }
         if let Ok(stream) = attempt {
             backoff = ivl.unwrap_or(backoff);
             match driver::run(
@@ -179,10 +197,17 @@ fn lingered_out(core: &SocketCore) -> bool {
         .is_some_and(|d| std::time::Instant::now() >= d)
 }
 
-async fn open(host: &str, port: u16) -> io::Result<TcpStream> {
+async fn open(host: &str, port: u16, timeout: Option<Duration>) -> io::Result<TcpStream> {
     let mut last = io::Error::new(io::ErrorKind::NotFound, "host has no addresses");
     for addr in tokio::net::lookup_host((host, port)).await? {
-        match TcpStream::connect(addr).await {
+        let connect = TcpStream::connect(addr);
+        let r = match timeout {
+            Some(t) => tokio::time::timeout(t, connect)
+                .await
+                .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
+            None => connect.await,
+        };
+        match r {
             Ok(s) => {
                 s.set_nodelay(true)?;
                 return Ok(s);
