@@ -40,6 +40,7 @@ pub fn code(e: &Error) -> i32 {
         Error::HostUnreachable => libc::EHOSTUNREACH,
         Error::Terminated | Error::LingerExpired(_) => ETERM,
         Error::Endpoint(EndpointError::UnknownTransport(_)) => libc::EPROTONOSUPPORT,
+        Error::Endpoint(EndpointError::PathTooLong(_)) => libc::ENAMETOOLONG,
         Error::Endpoint(_) => libc::EINVAL,
         Error::EndpointNotFound(_) => libc::ENOENT,
         Error::InvalidMessage(_) | Error::InvalidOption(_) => libc::EINVAL,

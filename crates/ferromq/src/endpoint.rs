@@ -44,6 +44,9 @@ pub enum EndpointError {
     /// The host part is empty or has characters no host can have.
     #[error("invalid host in {0:?}")]
     BadHost(String),
+    /// An ipc path longer than a Unix socket address holds (107 bytes on Linux).
+    #[error("ipc path too long (max 107 bytes) in {0:?}")]
+    PathTooLong(String),
     /// A wildcard (`*`) where only a bind allows one.
     #[error("wildcard not allowed when connecting: {0:?}")]
     WildcardOnConnect(String),
@@ -77,7 +80,10 @@ impl Endpoint {
 
     fn parse_ipc(s: &str, addr: &str, bind: bool) -> Result<Endpoint, EndpointError> {
         // sun_path holds 107 bytes on Linux (plus the terminating NUL).
-        if addr.is_empty() || addr == "@" || addr.len() > 107 || addr.contains('\0') {
+        if addr.len() > 107 {
+            return Err(EndpointError::PathTooLong(s.to_string()));
+        }
+        if addr.is_empty() || addr == "@" || addr.contains('\0') {
             return Err(EndpointError::BadHost(s.to_string()));
         }
         if addr == "*" && !bind {

@@ -179,8 +179,8 @@ async fn shuttle(
         src_counts.msgs_in.fetch_add(frames, Ordering::Relaxed);
         src_counts.bytes_in.fetch_add(bytes, Ordering::Relaxed);
         if let Some(c) = &capture {
-            // A capture socket that cannot take the copy does not hold up traffic.
-            let _ = c.try_send(msg.clone());
+            // As libzmq: the copy is sent like any message (waiting for room).
+            c.send(msg.clone()).await.map_err(|e| e.error)?;
         }
         dst.send(msg).await.map_err(|e| e.error)?;
         dst_counts.msgs_out.fetch_add(frames, Ordering::Relaxed);

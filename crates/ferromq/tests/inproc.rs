@@ -206,3 +206,18 @@ fn connect_and_subscribe_are_synchronous_as_in_libzmq() {
         );
     }
 }
+
+#[test]
+fn disconnect_is_immediate() {
+    // As libzmq: once the only connector disconnects, the binder has no
+    // peer to send to.
+    let ctx = Context::new();
+    let push = sock(&ctx, SocketType::Push);
+    push.bind("inproc://gone").unwrap();
+    let pull = sock(&ctx, SocketType::Pull);
+    pull.connect("inproc://gone").unwrap();
+    push.send("hi").unwrap();
+    assert_eq!(&pull.recv().unwrap()[0][..], b"hi");
+    pull.disconnect("inproc://gone").unwrap();
+    assert!(matches!(push.try_send("again"), Err(e) if matches!(e.error, Error::WouldBlock)));
+}

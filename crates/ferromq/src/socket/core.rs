@@ -554,8 +554,18 @@ impl SocketCore {
     }
 
     /// Forgets a `connect` peer for good (disconnect, or close after linger).
+    /// An inproc peer's far side goes at once too, as in libzmq.
     pub fn remove_peer(&self, id: PeerId) {
+        let link = self
+            .state
+            .lock()
+            .peers
+            .get(&id)
+            .and_then(|p| p.link.clone());
         self.detach(id, true);
+        if let Some(link) = link {
+            inproc::cut(&link);
+        }
     }
 
     /// Sends without waiting. `Err(WouldBlock)` hands the message back.

@@ -194,6 +194,14 @@ pub(crate) fn push(from: &SocketCore, link: &InprocLink, waker: &Notify) {
     }
 }
 
+/// Takes the far side of a link away at once (the near side disconnected).
+pub(crate) fn cut(link: &InprocLink) {
+    *link.lock.lock() = true;
+    if let Some(to) = link.to.upgrade() {
+        to.detach(link.to_peer, true);
+    }
+}
+
 fn start_pipe(binder: Arc<SocketCore>, bind_cancel: CancellationToken, name: String, p: Pending) {
     let Some(conn) = p.core.upgrade() else { return };
     if p.cancel.is_cancelled() || !binder.kind.is_compatible(conn.kind) {
