@@ -582,7 +582,21 @@ async fn router_full_peer_drops<A: Api>() {
     );
 
     router.sync().set_router_mandatory(true);
-    let (mut got, mut end_sent, mut refused) = (Vec::new(), false, 0);
+    // The DEALER reads nothing yet, so the pipeline stays full: a mandatory
+    // ROUTER must soon refuse instead of dropping (probes it accepted while
+    // the I/O thread still had room are skipped below).
+    let mut refused = 0;
+    for _ in 0..1_000_000 {
+        match router.sync().try_send(["d", "probe"]) {
+            Ok(()) => continue,
+            Err(e) => {
+                assert_err(&e.error, |e| matches!(e, Error::WouldBlock), "WouldBlock");
+                refused += 1;
+                break;
+            }
+        }
+    }
+    let (mut got, mut end_sent) = (Vec::new(), false);
     loop {
         if !end_sent {
             match router.sync().try_send(["d", "end"]) {
@@ -600,6 +614,9 @@ async fn router_full_peer_drops<A: Api>() {
             .unwrap_or_else(|e| panic!("DEALER stalled after {} messages: {e}", got.len()));
         if m[0] == "end" {
             break;
+        }
+        if m[0] == "probe" {
+            continue;
         }
         assert_eq!(m.len(), 2);
         assert_eq!(m[1].len(), payload.len());

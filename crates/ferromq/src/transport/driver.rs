@@ -231,3 +231,64 @@ fn write_some<S: Stream>(stream: &S, conn: &mut Connection) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Keeps a `connect` endpoint connected: opens a stream with `open`, runs
+/// the connection until it ends, waits (with exponential backoff up to
+/// `reconnect_ivl_max`), and tries again, until the endpoint is cancelled
+/// or the socket closes with nothing left to flush. Shared by tcp and ipc.
+pub(crate) async fn keep_connected<S, F, Fut>(
+    core: Arc<SocketCore>,
+    peer: u64,
+    notify: Arc<Notify>,
+    cancel: CancellationToken,
+    open: F,
+) where
+    S: Stream,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = io::Result<S>>,
+{
+    let (ivl, ivl_max) = {
+        let st = core.state.lock();
+        (st.opts.reconnect_ivl, st.opts.reconnect_ivl_max)
+    };
+    let mut backoff = ivl.unwrap_or(std::time::Duration::from_millis(100));
+    loop {
+        if core.is_closed() && !core.has_outgoing(peer) {
+            break;
+        }
+        if core.is_closed() && core.linger_deadline().is_some_and(|d| Instant::now() >= d) {
+            core.shared.note_unflushed();
+            break;
+        }
+        let attempt = tokio::select! {
+            _ = cancel.cancelled() => break,
+            r = open() => r,
+        };
+        if let Ok(stream) = attempt {
+            backoff = ivl.unwrap_or(backoff);
+            if let Exit::Done = run(
+                core.clone(),
+                stream,
+                Slot::Existing(peer),
+                notify.clone(),
+                cancel.clone(),
+            )
+            .await
+            {
+                break;
+            }
+        }
+        if ivl.is_none() {
+            break;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep(backoff) => {}
+            _ = core.closing.cancelled(), if !core.is_closed() => {}
+        }
+        if ivl_max > backoff {
+            backoff = (backoff * 2).min(ivl_max);
+        }
+    }
+    core.remove_peer(peer);
+}

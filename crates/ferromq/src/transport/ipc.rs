@@ -14,7 +14,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::driver::{self, Exit};
+use super::driver;
 use super::Stream;
 use crate::socket::core::{Slot, SocketCore};
 
@@ -142,63 +142,21 @@ fn unique() -> u64 {
 pub(crate) fn connect(core: &Arc<SocketCore>, path: &str, cancel: CancellationToken) -> u64 {
     let notify = Arc::new(Notify::new());
     let peer = core.add_connect_peer(notify.clone());
-    let c = core.clone();
-    let place = place(path);
-    core.shared.spawn(async move {
-        let (ivl, ivl_max) = {
-            let st = c.state.lock();
-            (st.opts.reconnect_ivl, st.opts.reconnect_ivl_max)
-        };
-        let mut backoff = ivl.unwrap_or(Duration::from_millis(100));
-        loop {
-            if c.is_closed() && !c.has_outgoing(peer) {
-                break;
-            }
-            if c.is_closed()
-                && c.linger_deadline()
-                    .is_some_and(|d| std::time::Instant::now() >= d)
-            {
-                c.shared.note_unflushed();
-                break;
-            }
-            let stream = address(&place)
-                .and_then(|a| std::os::unix::net::UnixStream::connect_addr(&a))
-                .and_then(|s| {
-                    s.set_nonblocking(true)?;
-                    let _enter = c.shared.handle.enter();
-                    UnixStream::from_std(s)
-                });
-            if let Ok(stream) = stream {
-                c.state
+    let place = Arc::new(place(path));
+    let (c, open_core) = (core.clone(), core.clone());
+    core.shared
+        .spawn(driver::keep_connected(c, peer, notify, cancel, move || {
+            let (place, core) = (place.clone(), open_core.clone());
+            async move {
+                let s = std::os::unix::net::UnixStream::connect_addr(&address(&place)?)?;
+                s.set_nonblocking(true)?;
+                core.state
                     .lock()
                     .opts
-                    .apply_to_stream(socket2::SockRef::from(&stream), false);
-                backoff = ivl.unwrap_or(backoff);
-                if let Exit::Done = driver::run(
-                    c.clone(),
-                    stream,
-                    Slot::Existing(peer),
-                    notify.clone(),
-                    cancel.clone(),
-                )
-                .await
-                {
-                    break;
-                }
+                    .apply_to_stream(socket2::SockRef::from(&s), false);
+                let _enter = core.shared.handle.enter();
+                UnixStream::from_std(s)
             }
-            if ivl.is_none() {
-                break;
-            }
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                _ = tokio::time::sleep(backoff) => {}
-                _ = c.closing.cancelled(), if !c.is_closed() => {}
-            }
-            if ivl_max > backoff {
-                backoff = (backoff * 2).min(ivl_max);
-            }
-        }
-        c.remove_peer(peer);
-    });
+        }));
     peer
 }

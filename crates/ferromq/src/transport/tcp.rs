@@ -10,7 +10,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::driver::{self, Exit};
+use super::driver;
 use crate::socket::core::{Slot, SocketCore};
 
 /// Binds at once (so errors and the chosen port are known to the caller),
@@ -125,76 +125,21 @@ pub(crate) fn connect(
 ) -> u64 {
     let notify = Arc::new(Notify::new());
     let peer = core.add_connect_peer(notify.clone());
-    let task_core = core.clone();
+    let (c, open_core) = (core.clone(), core.clone());
     core.shared
-        .spawn(connect_loop(task_core, host, port, peer, notify, cancel));
-    peer
-}
-
-async fn connect_loop(
-    core: Arc<SocketCore>,
-    host: String,
-    port: u16,
-    peer: u64,
-    notify: Arc<Notify>,
-    cancel: CancellationToken,
-) {
-    let (ivl, ivl_max) = {
-        let st = core.state.lock();
-        (st.opts.reconnect_ivl, st.opts.reconnect_ivl_max)
-    };
-    let mut backoff = ivl.unwrap_or(Duration::from_millis(100));
-    loop {
-        if core.is_closed() && !core.has_outgoing(peer) {
-            break;
-        }
-        if core.is_closed() && lingered_out(&core) {
-            core.shared.note_unflushed();
-            break;
-        }
-        let timeout = core.state.lock().opts.connect_timeout;
-        let attempt = tokio::select! {
-            _ = cancel.cancelled() => break,
-            r = open(&host, port, timeout) => r,
-        };
-        if let Ok(stream) = &attempt {
-            core.state
-                .lock()
-                .opts
-                .apply_to_stream(socket2::SockRef::from(stream), true);
-        }
-        if let Ok(stream) = attempt {
-            backoff = ivl.unwrap_or(backoff);
-            match driver::run(
-                core.clone(),
-                stream,
-                Slot::Existing(peer),
-                notify.clone(),
-                cancel.clone(),
-            )
-            .await
-            {
-                Exit::Done => break,
-                Exit::Lost => {}
+        .spawn(driver::keep_connected(c, peer, notify, cancel, move || {
+            let (host, core) = (host.clone(), open_core.clone());
+            async move {
+                let timeout = core.state.lock().opts.connect_timeout;
+                let stream = open(&host, port, timeout).await?;
+                core.state
+                    .lock()
+                    .opts
+                    .apply_to_stream(socket2::SockRef::from(&stream), true);
+                Ok(stream)
             }
-        }
-        let Some(_) = ivl else { break };
-        let wait = tokio::time::sleep(backoff);
-        tokio::select! {
-            _ = cancel.cancelled() => break,
-            _ = wait => {}
-            _ = core.closing.cancelled(), if !core.is_closed() => {}
-        }
-        if ivl_max > backoff {
-            backoff = (backoff * 2).min(ivl_max);
-        }
-    }
-    core.remove_peer(peer);
-}
-
-fn lingered_out(core: &SocketCore) -> bool {
-    core.linger_deadline()
-        .is_some_and(|d| std::time::Instant::now() >= d)
+        }));
+    peer
 }
 
 async fn open(host: &str, port: u16, timeout: Option<Duration>) -> io::Result<TcpStream> {
