@@ -19,7 +19,7 @@ scripts/stage-libzmq.sh "$work/prefix"
 
 # pyzmq built from source against ferromq, linking nothing else.
 "$py" -m venv "$work/venv-ferromq"
-ZMQ_PREFIX="$work/prefix" PYZMQ_NO_BUNDLE=1 "$work/venv-ferromq/bin/pip" install -q --no-binary pyzmq pyzmq==27.3.0 "${deps[@]}"
+ZMQ_PREFIX="$work/prefix" PYZMQ_NO_BUNDLE=1 "$work/venv-ferromq/bin/pip" install -q --no-cache-dir --no-binary pyzmq pyzmq==27.3.0 "${deps[@]}"
 ext=$("$work/venv-ferromq/bin/python" -c 'import zmq.backend.cython._zmq as m; print(m.__file__)')
 ldd "$ext" | grep -i zmq
 ldd "$ext" | grep -q "$work/prefix/lib/libzmq.so.5" || { echo "pyzmq does not link ferromq's libzmq.so.5"; exit 1; }
