@@ -53,13 +53,37 @@ fn macros(include: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-/// The built shared library (cargo builds the cdylib beside the test's deps).
+/// The shared library, built now if needed: `cargo test` links integration
+/// tests against the rlib and does not always produce the cdylib.
 fn library() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let lib = dir.join("libzmq.so");
-    assert!(lib.exists(), "{} not built", lib.display());
-    lib
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            // target/<profile>/deps/abi-… -> target/<profile>
+            let exe = std::env::current_exe().unwrap();
+            let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+            let target_dir = profile_dir.parent().unwrap();
+            let mut cmd = Command::new(env!("CARGO"));
+            cmd.args(["build", "-p", "ferromq-capi", "--lib"])
+                .arg("--target-dir")
+                .arg(target_dir);
+            if profile_dir.file_name().is_some_and(|n| n == "release") {
+                cmd.arg("--release");
+            }
+            let out = cmd
+                .current_dir(manifest_dir())
+                .output()
+                .expect("cargo build");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let lib = profile_dir.join("libzmq.so");
+            assert!(lib.exists(), "{} not built", lib.display());
+            lib
+        })
+        .clone()
 }
 
 #[test]
