@@ -45,6 +45,26 @@ enum Cmd {
     Xpub(SockArgs),
     /// Subscriber that sends subscriptions as messages; --subscribe prefixes are sent first.
     Xsub(SockArgs),
+    /// Forward between two sockets (broker, forwarder, streamer) until killed or --timeout.
+    Proxy(ProxyArgs),
+}
+
+/// `ferromq proxy` arguments. A socket is `TYPE@EP` (bind) or `TYPE>EP` (connect),
+/// e.g. `xsub@tcp://*:5559`, `dealer>tcp://127.0.0.1:5560`.
+#[derive(Args, Debug, Clone)]
+struct ProxyArgs {
+    /// The frontend socket, e.g. router@tcp://*:5559 or xsub@tcp://*:5559
+    #[arg(long, value_name = "TYPE@EP")]
+    frontend: String,
+    /// The backend socket, e.g. dealer@tcp://*:5560 or xpub@tcp://*:5560
+    #[arg(long, value_name = "TYPE@EP")]
+    backend: String,
+    /// A socket receiving a copy of every message, e.g. push@tcp://*:5561
+    #[arg(long, value_name = "TYPE@EP")]
+    capture: Option<String>,
+    /// Stop with an error after this many milliseconds.
+    #[arg(long, value_name = "MS")]
+    timeout: Option<u64>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -124,6 +144,22 @@ fn main() -> ExitCode {
         Cmd::Sub(a) => (SocketType::Sub, a),
         Cmd::Xpub(a) => (SocketType::XPub, a),
         Cmd::Xsub(a) => (SocketType::XSub, a),
+        Cmd::Proxy(p) => {
+            if let Some(ms) = p.timeout {
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(ms));
+                    eprintln!("ferromq: timed out after {ms} ms");
+                    std::process::exit(3);
+                });
+            }
+            return match run_proxy(&p) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(Fail(msg)) => {
+                    eprintln!("ferromq: {msg}");
+                    ExitCode::from(1)
+                }
+            };
+        }
     };
     if let Some(ms) = args.timeout {
         // The watchdog makes --timeout prompt whatever the socket is doing.
@@ -262,6 +298,46 @@ fn run(kind: SocketType, args: &SockArgs) -> Result<(), Fail> {
     drop(socket);
     ctx.term()
         .map_err(|e| Fail(format!("not all messages were delivered: {e}")))
+}
+
+/// Makes the socket a `TYPE@EP` / `TYPE>EP` spec names.
+fn proxy_socket(ctx: &Context, spec: &str) -> Result<Socket, Fail> {
+    let (kind, ep, bind) = match (spec.split_once('@'), spec.split_once('>')) {
+        (Some((k, e)), _) => (k, e, true),
+        (None, Some((k, e))) => (k, e, false),
+        _ => {
+            return Err(Fail(format!(
+                "{spec:?}: want TYPE@ENDPOINT (bind) or TYPE>ENDPOINT (connect)"
+            )))
+        }
+    };
+    let kind: SocketType = kind.parse()?;
+    let socket = ctx.socket(kind)?;
+    let r = if bind {
+        socket.bind(ep)
+    } else {
+        socket.connect(ep)
+    };
+    r.map_err(|e| {
+        Fail(format!(
+            "cannot {} {ep}: {e}",
+            if bind { "bind" } else { "connect" }
+        ))
+    })?;
+    Ok(socket)
+}
+
+fn run_proxy(args: &ProxyArgs) -> Result<(), Fail> {
+    let ctx = Context::new();
+    let frontend = proxy_socket(&ctx, &args.frontend)?;
+    let backend = proxy_socket(&ctx, &args.backend)?;
+    let capture = args
+        .capture
+        .as_deref()
+        .map(|c| proxy_socket(&ctx, c))
+        .transpose()?;
+    ferromq::proxy(&frontend, &backend, capture.as_ref())?;
+    Ok(())
 }
 
 fn receive(

@@ -256,3 +256,61 @@ fn pub_sub_filters_and_xpub_prints_subscriptions() {
     assert!(sub.status.success(), "{}", stderr(&sub));
     assert_eq!(stdout(&sub), "weather|12C\n");
 }
+
+#[test]
+fn proxy_forwards_between_pub_and_sub() {
+    let (front, back) = (free_port(), free_port());
+    let proxy = Proc::spawn(&[
+        "proxy",
+        "--frontend",
+        &format!("xsub@tcp://127.0.0.1:{front}"),
+        "--backend",
+        &format!("xpub@tcp://127.0.0.1:{back}"),
+        "--timeout",
+        "20000",
+    ]);
+    let sub = Proc::spawn(&[
+        "sub",
+        "--connect",
+        &format!("tcp://127.0.0.1:{back}"),
+        "--subscribe",
+        "news",
+        "--count",
+        "1",
+        "--timeout",
+        "10000",
+    ]);
+    let mut publisher = Proc::spawn(&[
+        "pub",
+        "--connect",
+        &format!("tcp://127.0.0.1:{front}"),
+        "--timeout",
+        "10000",
+    ]);
+    let mut stdin = publisher.0.as_mut().unwrap().stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        // The subscription crosses the proxy asynchronously; publish until heard.
+        for _ in 0..400 {
+            if stdin.write_all(b"sports|x\nnews|hello\n").is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let sub = sub.finish();
+    drop(publisher);
+    drop(proxy);
+    let _ = feeder.join();
+    assert!(sub.status.success(), "{}", stderr(&sub));
+    assert_eq!(stdout(&sub), "news|hello\n");
+
+    let bad = run(&[
+        "proxy",
+        "--frontend",
+        "xsub:tcp://x:1",
+        "--backend",
+        "xpub@tcp://127.0.0.1:1",
+    ]);
+    assert!(!bad.status.success());
+    assert_eq!(stderr(&bad).lines().count(), 1, "{}", stderr(&bad));
+}
