@@ -50,6 +50,7 @@ const TCP_KEEPALIVE_INTVL: i32 = 37;
 const TOS: i32 = 57;
 const CONNECT_TIMEOUT: i32 = 79;
 const TCP_MAXRT: i32 = 80;
+const CONFLATE: i32 = 54;
 const XPUB_VERBOSE: i32 = 40;
 const XPUB_NODROP: i32 = 69;
 const XPUB_WELCOME_MSG: i32 = 72;
@@ -266,6 +267,19 @@ pub extern "C" fn zmq_setsockopt(
                 sk.update_options(|o| o.tcp_maxrt = ms_to_opt(v, 0));
                 true
             }
+            (CONFLATE, Some(v))
+                if matches!(
+                    sock.kind,
+                    SocketType::Pub
+                        | SocketType::Sub
+                        | SocketType::Push
+                        | SocketType::Pull
+                        | SocketType::Dealer
+                ) =>
+            {
+                sk.set_conflate(v != 0);
+                true
+            }
             (CONNECT_TIMEOUT, Some(v)) if v >= 0 => {
                 sk.update_options(|o| o.connect_timeout = ms_to_opt(v, 0));
                 true
@@ -389,6 +403,7 @@ pub extern "C" fn zmq_getsockopt(
             }
             TCP_MAXRT => out.int(opt_to_ms(o.tcp_maxrt, 0)),
             CONNECT_TIMEOUT => out.int(opt_to_ms(o.connect_timeout, 0)),
+            CONFLATE => out.int(i32::from(o.conflate)),
             INVERT_MATCHING => out.int(i32::from(o.invert_matching)),
             XPUB_NODROP => out.int(i32::from(o.xpub_nodrop)),
             _ => fail(libc::EINVAL, -1),

@@ -230,6 +230,12 @@ macro_rules! common_methods {
             self.h.core.state.lock().opts.xpub_welcome_msg = msg;
         }
 
+        /// Keep only the newest message in each queue (PUB, SUB, PUSH, PULL,
+        /// DEALER; single-frame messages), as libzmq's `ZMQ_CONFLATE`.
+        pub fn set_conflate(&self, on: bool) {
+            self.h.core.state.lock().opts.conflate = on;
+        }
+
         /// PUB/XPUB/SUB: deliver what does *not* match the subscriptions.
         pub fn set_invert_matching(&self, on: bool) {
             self.h.core.state.lock().opts.invert_matching = on;

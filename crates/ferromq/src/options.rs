@@ -78,6 +78,9 @@ pub struct SocketOptions {
     pub tcp_maxrt: Option<Duration>,
     /// Give up a tcp connect attempt after this long (`None`: the OS's timeout).
     pub connect_timeout: Option<Duration>,
+    /// Keep only the newest message in each queue (PUB, SUB, PUSH, PULL,
+    /// DEALER): a reader gets the latest state, never a backlog.
+    pub conflate: bool,
 }
 
 pub(crate) type Options = SocketOptions;
@@ -122,6 +125,7 @@ impl Default for SocketOptions {
             tcp_keepalive_intvl: None,
             tcp_maxrt: None,
             connect_timeout: None,
+            conflate: false,
         }
     }
 }
@@ -165,11 +169,12 @@ impl SocketOptions {
     }
 
     pub(crate) fn has_out_room(&self, queued: usize) -> bool {
-        self.sndhwm == 0 || queued < self.sndhwm
+        // A conflating queue always takes the newest message (it replaces).
+        self.conflate || self.sndhwm == 0 || queued < self.sndhwm
     }
 
     pub(crate) fn in_full(&self, queued: usize) -> bool {
-        self.rcvhwm != 0 && queued >= self.rcvhwm
+        !self.conflate && self.rcvhwm != 0 && queued >= self.rcvhwm
     }
 
     /// Low-water mark at which a paused reader resumes (libzmq: `(hwm + 1) / 2`).

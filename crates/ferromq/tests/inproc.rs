@@ -221,3 +221,33 @@ fn disconnect_is_immediate() {
     pull.disconnect("inproc://gone").unwrap();
     assert!(matches!(push.try_send("again"), Err(e) if matches!(e.error, Error::WouldBlock)));
 }
+
+#[test]
+fn conflate_keeps_only_the_newest_message() {
+    let ctx = Context::new();
+    // Receiving side: a PULL that reads late sees only the latest state.
+    let pull = sock(&ctx, SocketType::Pull);
+    pull.set_conflate(true);
+    pull.bind("inproc://conflate-in").unwrap();
+    let push = sock(&ctx, SocketType::Push);
+    push.connect("inproc://conflate-in").unwrap();
+    for i in 0..100u8 {
+        push.send(vec![i]).unwrap();
+    }
+    assert_eq!(&pull.recv().unwrap()[0][..], &[99]);
+    assert!(matches!(pull.try_recv(), Err(Error::WouldBlock)));
+
+    // Sending side: a PUSH with no peer yet keeps only its newest message,
+    // and never blocks on the high-water mark.
+    let push = sock(&ctx, SocketType::Push);
+    push.set_conflate(true);
+    push.set_sndhwm(1);
+    push.connect("inproc://conflate-out").unwrap();
+    for i in 0..10u8 {
+        push.try_send(vec![i]).unwrap();
+    }
+    let pull = sock(&ctx, SocketType::Pull);
+    pull.bind("inproc://conflate-out").unwrap();
+    assert_eq!(&pull.recv().unwrap()[0][..], &[9]);
+    assert!(matches!(pull.try_recv(), Err(Error::WouldBlock)));
+}

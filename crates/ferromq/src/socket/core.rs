@@ -479,7 +479,15 @@ impl SocketCore {
             _ => {}
         }
         let was_empty = p.inbox.is_empty();
-        p.inbox.extend(batch.drain(..));
+        if st.opts.conflate {
+            if let Some(newest) = batch.pop() {
+                batch.clear();
+                p.inbox.clear();
+                p.inbox.push_back(newest);
+            }
+        } else {
+            p.inbox.extend(batch.drain(..));
+        }
         let full = st.opts.in_full(p.inbox.len());
         p.read_paused = full;
         if was_empty && !p.inbox.is_empty() && !p.in_fq {
@@ -725,6 +733,9 @@ impl SocketCore {
             return Err(SendError::new(Error::WouldBlock, msg));
         };
         let edge = p.out.is_empty();
+        if opts.conflate {
+            p.out.clear();
+        }
         p.out.push_back(msg);
         let kick = edge.then(|| p.kick());
         drop(guard);

@@ -113,6 +113,9 @@ impl State {
                     if p.out.is_empty() {
                         woken.push(t);
                     }
+                    if opts.conflate {
+                        p.out.clear();
+                    }
                     p.out.push_back(msg.clone());
                 }
             }
