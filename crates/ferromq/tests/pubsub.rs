@@ -190,3 +190,32 @@ fn sub_binds_pub_connects() {
         );
     }
 }
+
+#[test]
+fn data_sent_to_a_pub_is_dropped_and_bounded() {
+    fn rss_kib() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+    let ctx = Context::new();
+    let publisher = sock(&ctx, SocketType::Pub);
+    publisher.bind("tcp://127.0.0.1:*").unwrap();
+    let sub = sock(&ctx, SocketType::Sub);
+    sub.subscribe("t").unwrap();
+    sub.connect(&publisher.last_endpoint()).unwrap();
+    // A misbehaving peer: an XSUB that sends plain data (not subscriptions).
+    let flooder = sock(&ctx, SocketType::XSub);
+    flooder.connect(&publisher.last_endpoint()).unwrap();
+    sync(&publisher, &sub, "t-sync");
+    let before = rss_kib();
+    let junk = vec![b'j'; 64 * 1024];
+    for _ in 0..2000 {
+        flooder.send(junk.clone()).unwrap(); // 128 MiB in all
+    }
+    // The publisher still serves its subscriber while the junk pours in.
+    sync(&publisher, &sub, "t-after");
+    let grown = rss_kib().saturating_sub(before);
+    assert!(grown < 64 * 1024, "memory grew by {grown} KiB");
+    assert!(matches!(publisher.try_recv(), Err(Error::NotSupported)));
+}
