@@ -219,3 +219,28 @@ fn data_sent_to_a_pub_is_dropped_and_bounded() {
     assert!(grown < 64 * 1024, "memory grew by {grown} KiB");
     assert!(matches!(publisher.try_recv(), Err(Error::NotSupported)));
 }
+
+#[test]
+fn readiness_ignores_messages_that_no_longer_match() {
+    // As libzmq: a message queued before an unsubscribe no longer makes the
+    // SUB readable (pyzmq's test_subscribe_method relies on it).
+    let ctx = Context::new();
+    let publisher = sock(&ctx, SocketType::Pub);
+    publisher.bind("tcp://127.0.0.1:*").unwrap();
+    let sub = sock(&ctx, SocketType::Sub);
+    sub.subscribe("p").unwrap();
+    sub.connect(&publisher.last_endpoint()).unwrap();
+    sync(&publisher, &sub, "p-sync");
+    publisher.send("p-1").unwrap();
+    let deadline = Instant::now() + WAIT;
+    while !sub.readiness().readable {
+        assert!(Instant::now() < deadline, "p-1 never arrived");
+        std::thread::yield_now();
+    }
+    sub.unsubscribe("p").unwrap();
+    assert!(
+        !sub.readiness().readable,
+        "a message that no longer matches made the SUB readable"
+    );
+    assert!(matches!(sub.try_recv(), Err(Error::WouldBlock)));
+}

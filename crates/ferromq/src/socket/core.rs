@@ -34,13 +34,13 @@ use crate::transport::inproc::{self, InprocLink};
 /// connections, so messages queue while the peer is away.
 pub(crate) struct Peer {
     pub(crate) out: VecDeque<Message>,
-    inbox: VecDeque<Message>,
-    in_fq: bool,
+    pub(crate) inbox: VecDeque<Message>,
+    pub(crate) in_fq: bool,
     pub(crate) read_paused: bool,
     /// The connection finished its handshake and is up.
     pub(crate) connected: bool,
     /// No connection will come back for this peer; drop it once its inbox is read.
-    gone: bool,
+    pub(crate) gone: bool,
     /// ROUTER handover: a newer connection took this peer's routing id.
     superseded: bool,
     routing_id: Bytes,
@@ -86,7 +86,7 @@ pub(crate) struct State {
     pub(crate) peers: HashMap<PeerId, Peer>,
     next_peer: PeerId,
     lb: LoadBalancer,
-    fq: FairQueue,
+    pub(crate) fq: FairQueue,
     req: ReqState,
     /// REP: the peer and envelope of the request being answered.
     rep: Option<(PeerId, Message)>,
@@ -247,7 +247,12 @@ impl SocketCore {
         if self.is_dead() {
             return Readiness::default();
         }
-        let st = self.state.lock();
+        let mut st = self.state.lock();
+        if self.kind == SocketType::Sub {
+            for d in st.discard_unmatched() {
+                d.notify_one();
+            }
+        }
         let has_room = |id: &PeerId| {
             st.peers
                 .get(id)

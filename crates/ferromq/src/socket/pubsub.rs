@@ -148,6 +148,45 @@ impl State {
         woken
     }
 
+    /// SUB: drops messages at the head of the fair queue that no longer
+    /// match (the subscription changed after the publisher matched them),
+    /// so readiness reports only what `recv` would return, as libzmq does.
+    /// Returns the drivers of peers that may read again.
+    pub(crate) fn discard_unmatched(&mut self) -> Vec<std::sync::Arc<tokio::sync::Notify>> {
+        let mut resumed = Vec::new();
+        while let Some(id) = self.fq.peek() {
+            let Some(p) = self.peers.get_mut(&id) else {
+                self.fq.pop();
+                continue;
+            };
+            let Some(front) = p.inbox.front() else {
+                p.in_fq = false;
+                self.fq.pop();
+                continue;
+            };
+            let hit = front
+                .frames()
+                .first()
+                .is_some_and(|t| self.filter.matches(t));
+            if hit != self.opts.invert_matching {
+                break;
+            }
+            p.inbox.pop_front();
+            if p.read_paused && self.opts.in_resume(p.inbox.len()) {
+                p.read_paused = false;
+                resumed.push(p.driver.clone());
+            }
+            if p.inbox.is_empty() {
+                p.in_fq = false;
+                self.fq.pop();
+                if p.gone {
+                    self.peers.remove(&id);
+                }
+            }
+        }
+        resumed
+    }
+
     /// XSUB: a data message upstream goes to every connected peer with room.
     pub(crate) fn distribute(&mut self, msg: Message) -> Vec<PeerId> {
         let mut woken = Vec::new();
