@@ -3,6 +3,10 @@
 
 Usage: compare-results.py REPORT.xml EXPECTED.txt LABEL [PREFIX]
 
+Exit status: 0 as expected, 1 when a listed test now passes, 2 when
+there are only unexpected failures. With UNEXPECTED_OUT set in the environment, the ids of unexpected failures
+are also written there, one per line (for a re-run).
+
 EXPECTED.txt has one test id per line (`file::Class::test`), then `#` and a
 one-line reason. A line for one variant only (PREFIX, e.g. an eventlet hub)
 starts with `@PREFIX `; other lines apply to every variant. A line starting
@@ -70,10 +74,17 @@ def main():
           f"({len(failed) - len(unexpected)} failures expected)")
     for t in unexpected:
         print(f"  UNEXPECTED FAILURE: {t}")
+    out = __import__("os").environ.get("UNEXPECTED_OUT")
+    if out:
+        with open(out, "w") as f:
+            f.writelines(t + "\n" for t in unexpected)
     for t in fixed:
         print(f"  NOW PASSES (remove from {expected_file}): {t}")
-    if unexpected or fixed:
+    # 1: the list is stale (always an error); 2: only unexpected failures.
+    if fixed:
         sys.exit(1)
+    if unexpected:
+        sys.exit(2)
     return total
 
 

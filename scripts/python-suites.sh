@@ -52,7 +52,28 @@ pyzmq_args=(-m "not wheel and not new_console")
 pytest_in "$work/pyzmq-tests" venv-stock pyzmq-stock "${pyzmq_args[@]}"
 "$py" ci/compare-results.py "$work/pyzmq-stock.xml" /dev/null "pyzmq on libzmq 4.3.5 (baseline)" || true
 pytest_in "$work/pyzmq-tests" venv-ferromq pyzmq-ferromq "${pyzmq_args[@]}"
-check pyzmq-ferromq "$root/ci/pyzmq-expected-failures.txt" "pyzmq on ferromq"
+rc=0
+UNEXPECTED_OUT="$work/pyzmq-unexpected.txt" "$py" ci/compare-results.py "$work/pyzmq-ferromq.xml" \
+  "$root/ci/pyzmq-expected-failures.txt" "pyzmq on ferromq" || rc=$?
+if [ $rc = 1 ]; then
+  status=1
+elif [ $rc = 2 ]; then
+  # One isolated re-run of unexpected failures: a test that passes alone is
+  # timing-sensitive (warned about, to be listed with "~"); one that fails
+  # again is a regression. A stale list entry (now passing) still fails.
+  mapfile -t again < "$work/pyzmq-unexpected.txt"
+  if [ ${#again[@]} -eq 0 ]; then
+    status=1
+  else
+    echo "re-running alone: ${again[*]}"
+    pytest_in "$work/pyzmq-tests" venv-ferromq pyzmq-rerun "${pyzmq_args[@]}" "${again[@]}"
+    if grep -q 'failures="0"' "$work/pyzmq-rerun.xml" && grep -q 'errors="0"' "$work/pyzmq-rerun.xml"; then
+      echo "WARNING: passed when re-run alone (timing-sensitive): ${again[*]}"
+    else
+      status=1
+    fi
+  fi
+fi
 
 for hub in epolls poll selects asyncio; do
   EVENTLET_HUB=$hub pytest_in "$work/eventlet-tests" venv-stock "eventlet-$hub-stock" tests/zmq_test.py
