@@ -269,6 +269,28 @@ macro_rules! common_methods {
     };
 }
 
+/// A message being sent: kept across attempts, handed back on failure.
+struct Pending(Option<Message>);
+
+impl Pending {
+    /// One attempt; `Err(None)` means "would block" (the message stays here).
+    fn attempt(&mut self, core: &SocketCore) -> Result<(), Option<SendError>> {
+        match core.try_send(self.0.take().expect("message present until sent")) {
+            Err(e) if matches!(e.error, Error::WouldBlock) => {
+                self.0 = Some(e.message);
+                Err(None)
+            }
+            Err(e) => Err(Some(e)),
+            Ok(()) => Ok(()),
+        }
+    }
+
+    /// The error to return, with the message handed back.
+    fn fail(&mut self, e: Option<SendError>) -> SendError {
+        e.unwrap_or_else(|| SendError::new(Error::WouldBlock, self.0.take().unwrap_or_default()))
+    }
+}
+
 /// A ZeroMQ socket with a blocking API, for plain threads.
 ///
 /// `Socket` is `Send + Sync` and cheap to clone (clones share the socket), so
@@ -311,23 +333,14 @@ impl Socket {
             r => return r,
         };
         let timeout = core.state.lock().opts.sndtimeo;
-        let mut msg = Some(msg);
+        let mut pending = Pending(Some(msg));
         core.wait_blocking(
             &core.writable,
             timeout,
-            || match core.try_send(msg.take().expect("message present until sent")) {
-                Err(e) if matches!(e.error, Error::WouldBlock) => {
-                    msg = Some(e.message);
-                    Err(None)
-                }
-                Err(e) => Err(Some(e)),
-                Ok(()) => Ok(()),
-            },
+            || pending.attempt(core),
             Option::is_none,
         )
-        .map_err(|e| {
-            e.unwrap_or_else(|| SendError::new(Error::WouldBlock, msg.take().unwrap_or_default()))
-        })
+        .map_err(|e| pending.fail(e))
     }
 
     /// Receives a message, waiting up to the receive timeout.
@@ -378,25 +391,16 @@ impl AsyncSocket {
             r => return r,
         };
         let timeout = core.state.lock().opts.sndtimeo;
-        let mut msg = Some(msg);
+        let mut pending = Pending(Some(msg));
         let r = core
             .wait_async(
                 &core.writable,
                 timeout,
-                || match core.try_send(msg.take().expect("message present until sent")) {
-                    Err(e) if matches!(e.error, Error::WouldBlock) => {
-                        msg = Some(e.message);
-                        Err(None)
-                    }
-                    Err(e) => Err(Some(e)),
-                    Ok(()) => Ok(()),
-                },
+                || pending.attempt(core),
                 Option::is_none,
             )
             .await;
-        r.map_err(|e| {
-            e.unwrap_or_else(|| SendError::new(Error::WouldBlock, msg.take().unwrap_or_default()))
-        })
+        r.map_err(|e| pending.fail(e))
     }
 
     /// Receives a message, waiting up to the receive timeout.
