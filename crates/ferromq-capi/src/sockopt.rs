@@ -56,6 +56,9 @@ const XPUB_NODROP: i32 = 69;
 const XPUB_WELCOME_MSG: i32 = 72;
 const INVERT_MATCHING: i32 = 74;
 const XPUB_VERBOSER: i32 = 78;
+const XPUB_MANUAL: i32 = 71;
+/// A draft option of libzmq 4.3.5 (not in the stable header).
+const ONLY_FIRST_SUBSCRIBE: i32 = 108;
 
 /// Milliseconds as libzmq encodes durations: -1 (or `none`) for "none/forever".
 fn ms_to_opt(v: i32, none: i32) -> Option<Duration> {
@@ -111,11 +114,20 @@ pub extern "C" fn zmq_setsockopt(
         };
         let publisher = matches!(sock.kind, SocketType::Pub | SocketType::XPub);
         let ok = match (option, int) {
-            (SUBSCRIBE | UNSUBSCRIBE, _) if sock.kind == SocketType::Sub => match binary() {
-                Some(topic) if option == SUBSCRIBE => sk.subscribe(topic).is_ok(),
-                Some(topic) => sk.unsubscribe(topic).is_ok(),
-                None => false,
-            },
+            (SUBSCRIBE | UNSUBSCRIBE, _)
+                if sock.kind == SocketType::Sub
+                    || (sock.kind == SocketType::XPub && sk.options().xpub_manual) =>
+            {
+                // libzmq's manual XPUB ignores a subscription with no
+                // subscriber to apply it to.
+                match binary() {
+                    Some(topic) if option == SUBSCRIBE => {
+                        sk.subscribe(topic).is_ok() || sock.kind == SocketType::XPub
+                    }
+                    Some(topic) => sk.unsubscribe(topic).is_ok() || sock.kind == SocketType::XPub,
+                    None => false,
+                }
+            }
             (XPUB_WELCOME_MSG, _) if sock.kind == SocketType::XPub => match binary() {
                 Some(w) => {
                     sk.set_xpub_welcome_msg((!w.is_empty()).then_some(w));
@@ -200,6 +212,16 @@ pub extern "C" fn zmq_setsockopt(
             }
             (XPUB_VERBOSE, Some(v)) if sock.kind == SocketType::XPub => {
                 sk.set_xpub_verbose(v != 0);
+                true
+            }
+            (XPUB_MANUAL, Some(v)) if sock.kind == SocketType::XPub => {
+                sk.set_xpub_manual(v != 0);
+                true
+            }
+            (ONLY_FIRST_SUBSCRIBE, Some(v))
+                if matches!(sock.kind, SocketType::XPub | SocketType::XSub) =>
+            {
+                sk.set_only_first_subscribe(v != 0);
                 true
             }
             (XPUB_VERBOSER, Some(v)) if sock.kind == SocketType::XPub => {

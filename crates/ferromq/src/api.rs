@@ -200,11 +200,16 @@ macro_rules! common_methods {
         /// (empty: everything). Subscriptions are counted: subscribing twice
         /// needs two [`unsubscribe`](Self::unsubscribe) calls. They are sent
         /// to every publisher, now and after every reconnection.
+        ///
+        /// XPUB with [`set_xpub_manual`](Self::set_xpub_manual): subscribes
+        /// the subscriber whose subscription message was received last
+        /// ([`Error::State`] if there is none, or it has left).
         pub fn subscribe(&self, prefix: impl AsRef<[u8]>) -> Result<()> {
             self.h.core.set_subscription(true, prefix.as_ref())
         }
 
-        /// SUB/XSUB: drop one subscription to `prefix`.
+        /// SUB/XSUB: drop one subscription to `prefix` (XPUB in manual
+        /// mode: for the subscriber received last, as in `subscribe`).
         pub fn unsubscribe(&self, prefix: impl AsRef<[u8]>) -> Result<()> {
             self.h.core.set_subscription(false, prefix.as_ref())
         }
@@ -217,6 +222,21 @@ macro_rules! common_methods {
         /// XPUB: pass every unsubscription up, not only a topic's last.
         pub fn set_xpub_verboser(&self, on: bool) {
             self.h.core.state.lock().opts.xpub_verboser = on;
+        }
+
+        /// XPUB: do not apply subscriptions; pass each one up (duplicates
+        /// too) and let the application apply it with
+        /// [`subscribe`](Self::subscribe)/[`unsubscribe`](Self::unsubscribe)
+        /// right after receiving it. A last-value cache uses this to answer
+        /// a new subscriber before letting it in.
+        pub fn set_xpub_manual(&self, on: bool) {
+            self.h.core.state.lock().opts.xpub_manual = on;
+        }
+
+        /// XPUB/XSUB: only the first frame of a multipart message may be a
+        /// (un)subscription; when it is not, the message is data as a whole.
+        pub fn set_only_first_subscribe(&self, on: bool) {
+            self.h.core.state.lock().opts.only_first_subscribe = on;
         }
 
         /// PUB/XPUB: when a subscriber is full, fail the send with

@@ -58,6 +58,13 @@ pub struct SocketOptions {
     pub xpub_welcome_msg: Option<Bytes>,
     /// PUB/XPUB/SUB: deliver what does *not* match the subscriptions.
     pub invert_matching: bool,
+    /// XPUB: subscriptions are not applied by the socket; each one is passed
+    /// up and the application applies it by calling `subscribe`/`unsubscribe`
+    /// on the XPUB (for the subscriber of the message it last received).
+    pub xpub_manual: bool,
+    /// XPUB/XSUB: only the first frame of a multipart message may be a
+    /// subscription; when it is not, the whole message is data.
+    pub only_first_subscribe: bool,
     /// Kernel send buffer size for tcp/ipc connections (`None`: OS default).
     pub sndbuf: Option<usize>,
     /// Kernel receive buffer size for tcp/ipc connections (`None`: OS default).
@@ -115,6 +122,8 @@ impl Default for SocketOptions {
             xpub_nodrop: false,
             xpub_welcome_msg: None,
             invert_matching: false,
+            xpub_manual: false,
+            only_first_subscribe: false,
             sndbuf: None,
             rcvbuf: None,
             backlog: 100,

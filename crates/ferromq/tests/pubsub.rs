@@ -244,3 +244,88 @@ fn readiness_ignores_messages_that_no_longer_match() {
     );
     assert!(matches!(sub.try_recv(), Err(Error::WouldBlock)));
 }
+
+/// Receives until `n` messages came, returning their first frames sorted
+/// (for notifications whose order the socket does not define).
+fn recv_sorted(s: &Socket, n: usize) -> Vec<Vec<u8>> {
+    let mut got: Vec<Vec<u8>> = (0..n).map(|_| s.recv().unwrap()[0].to_vec()).collect();
+    got.sort();
+    got
+}
+
+#[test]
+fn xpub_manual_lets_the_application_decide_subscriptions() {
+    for ep in ["inproc://xpub-manual", "tcp://127.0.0.1:*"] {
+        let ctx = Context::new();
+        let xpub = sock(&ctx, SocketType::XPub);
+        xpub.set_xpub_manual(true);
+        // No subscription received yet: nobody to apply one to.
+        assert!(matches!(xpub.subscribe("A"), Err(Error::State)), "{ep}");
+        xpub.bind(ep).unwrap();
+        // An XSUB does not filter locally: what it receives is exactly what
+        // the XPUB decided to send it.
+        let xsub = sock(&ctx, SocketType::XSub);
+        xsub.connect(&xpub.last_endpoint()).unwrap();
+        xsub.send("\x01A").unwrap();
+        assert_eq!(&xpub.recv().unwrap()[0][..], b"\x01A", "{ep}");
+        // Manual mode passes duplicates up too, and applies nothing itself.
+        // (Sent once the connection is up: subscriptions queued while it is
+        // not are replaced by the XSUB's current set when it comes up.)
+        xsub.send("\x01A").unwrap();
+        assert_eq!(&xpub.recv().unwrap()[0][..], b"\x01A", "{ep}");
+        // The application subscribes that subscriber to "B" instead.
+        xpub.subscribe("B").unwrap();
+        xpub.send("A-not-applied").unwrap();
+        xpub.send("B-applied").unwrap();
+        assert_eq!(&xsub.recv().unwrap()[0][..], b"B-applied", "{ep}");
+        xpub.unsubscribe("B").unwrap();
+        xsub.send("\x01C").unwrap();
+        assert_eq!(&xpub.recv().unwrap()[0][..], b"\x01C", "{ep}");
+        xpub.subscribe("C").unwrap();
+        xpub.send("B-after-cancel").unwrap();
+        xpub.send("C-applied").unwrap();
+        assert_eq!(&xsub.recv().unwrap()[0][..], b"C-applied", "{ep}");
+        // When the subscriber leaves, the application hears a cancel for
+        // every topic it asked for, and has nobody to apply to any more.
+        drop(xsub);
+        assert_eq!(
+            recv_sorted(&xpub, 2),
+            [b"\x00A".to_vec(), b"\x00C".to_vec()],
+            "{ep}"
+        );
+        assert!(matches!(xpub.subscribe("A"), Err(Error::State)), "{ep}");
+    }
+}
+
+#[test]
+fn subscribe_on_a_non_manual_xpub_is_refused() {
+    let ctx = Context::new();
+    let xpub = sock(&ctx, SocketType::XPub);
+    assert!(matches!(xpub.subscribe("A"), Err(Error::NotSupported)));
+}
+
+#[test]
+fn only_first_subscribe_makes_later_frames_data() {
+    let ctx = Context::new();
+    let xpub = sock(&ctx, SocketType::XPub);
+    xpub.set_xpub_verbose(true);
+    xpub.bind("inproc://only-first").unwrap();
+    let xsub = sock(&ctx, SocketType::XSub);
+    xsub.connect("inproc://only-first").unwrap();
+    // By default every frame starting with 0x01 is a subscription.
+    xsub.send(["\x01X", "\x01Y"]).unwrap();
+    assert_eq!(
+        recv_sorted(&xpub, 2),
+        [b"\x01X".to_vec(), b"\x01Y".to_vec()]
+    );
+    xpub.set_only_first_subscribe(true);
+    xsub.set_only_first_subscribe(true);
+    xsub.send(["hello", "\x01Z"]).unwrap();
+    assert_eq!(xpub.recv().unwrap(), Message::from(["hello", "\x01Z"]));
+    // "Z" was data, not a subscription: a "Z" message is not delivered.
+    xsub.send("\x01W").unwrap();
+    assert_eq!(&xpub.recv().unwrap()[0][..], b"\x01W");
+    xpub.send("Z1").unwrap();
+    xpub.send("W1").unwrap();
+    assert_eq!(&xsub.recv().unwrap()[0][..], b"W1");
+}

@@ -184,6 +184,18 @@ impl<P: Copy + Eq + Hash + Ord> SubscriptionTrie<P> {
     /// counts, and calls `on_last` with each prefix that is left without any
     /// subscriber (in no particular order).
     pub fn remove_peer(&mut self, peer: P, mut on_last: impl FnMut(&[u8])) {
+        self.remove_peer_each(peer, |prefix, last| {
+            if last {
+                on_last(prefix);
+            }
+        });
+    }
+
+    /// Like [`remove_peer`](Self::remove_peer), but calls `on_removed` with
+    /// every prefix `peer` was subscribed to, and whether it was the last
+    /// subscriber of that prefix (an XPUB in verbose-unsubscribe or manual
+    /// mode reports them all).
+    pub fn remove_peer_each(&mut self, peer: P, mut on_removed: impl FnMut(&[u8], bool)) {
         let Some(ids) = self.by_peer.remove(&peer) else {
             return;
         };
@@ -195,10 +207,11 @@ impl<P: Copy + Eq + Hash + Ord> SubscriptionTrie<P> {
             let node = &mut self.nodes[id];
             node.subs.remove(&peer);
             self.pairs -= 1;
-            if node.subs.is_empty() {
+            let last = node.subs.is_empty();
+            self.prefix_of(id, &mut prefix);
+            on_removed(&prefix, last);
+            if last {
                 self.prefixes -= 1;
-                self.prefix_of(id, &mut prefix);
-                on_last(&prefix);
                 self.prune(id);
             }
         }

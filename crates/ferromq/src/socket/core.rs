@@ -98,7 +98,14 @@ pub(crate) struct State {
     /// SUB/XSUB: what this socket subscribed to.
     pub(crate) filter: SubscriptionTrie<()>,
     /// XPUB: subscriptions and upstream messages waiting for the application.
-    pub(crate) xpub_pending: VecDeque<Message>,
+    /// With the subscriber it came from when in manual mode.
+    pub(crate) xpub_pending: VecDeque<(Message, Option<PeerId>)>,
+    /// XPUB manual mode: what subscribers asked for (the application decides
+    /// what goes into `subs`); cancelled for the application when one leaves.
+    pub(crate) manual_subs: SubscriptionTrie<PeerId>,
+    /// XPUB manual mode: the subscriber of the message received last, to
+    /// which `subscribe`/`unsubscribe` on the XPUB apply.
+    pub(crate) xpub_last: Option<PeerId>,
 }
 
 /// A bound or connected endpoint, kept for `unbind`/`disconnect`.
@@ -164,6 +171,8 @@ impl SocketCore {
                 subs: SubscriptionTrie::new(),
                 filter: SubscriptionTrie::new(),
                 xpub_pending: VecDeque::new(),
+                manual_subs: SubscriptionTrie::new(),
+                xpub_last: None,
             }),
             readable: Event::new(),
             writable: Event::new(),
@@ -599,12 +608,20 @@ impl SocketCore {
                 Ok(woken) => woken,
                 Err(msg) => return Err(SendError::new(Error::WouldBlock, msg)),
             },
-            SocketType::XSub => match super::pubsub::as_subscription(&msg) {
-                Some((subscribe, topic)) if msg.len() == 1 => {
-                    st.subscriber_change(subscribe, &topic)
+            SocketType::XSub => {
+                let (subs, data) =
+                    super::pubsub::split_subscriptions(msg, st.opts.only_first_subscribe);
+                let mut woken = Vec::new();
+                for (subscribe, topic) in subs {
+                    woken.extend(st.subscriber_change(subscribe, &topic));
                 }
-                _ => st.distribute(msg),
-            },
+                if let Some(data) = data {
+                    woken.extend(st.distribute(data));
+                }
+                woken.sort_unstable();
+                woken.dedup();
+                woken
+            }
             _ => return self.try_send_routed(guard, msg),
         };
         let kicks = st.kicks(&woken);
@@ -620,10 +637,17 @@ impl SocketCore {
         if self.is_dead() {
             return Err(Error::Terminated);
         }
+        let mut st = self.state.lock();
+        if self.kind == SocketType::XPub && st.opts.xpub_manual {
+            return if st.manual_subscription(subscribe, topic) {
+                Ok(())
+            } else {
+                Err(Error::State)
+            };
+        }
         if !matches!(self.kind, SocketType::Sub | SocketType::XSub) {
             return Err(Error::NotSupported);
         }
-        let mut st = self.state.lock();
         let woken = st.subscriber_change(subscribe, topic);
         let kicks = st.kicks(&woken);
         drop(st);
@@ -777,7 +801,10 @@ impl SocketCore {
             return Err(Error::State);
         }
         if self.kind == SocketType::XPub {
-            let msg = st.xpub_pending.pop_front().ok_or(Error::WouldBlock)?;
+            let (msg, from) = st.xpub_pending.pop_front().ok_or(Error::WouldBlock)?;
+            if st.opts.xpub_manual {
+                st.xpub_last = from.filter(|id| st.peers.get(id).is_some_and(|p| p.connected));
+            }
             // Readers paused on a full queue resume at the low-water mark.
             let resume = st.opts.in_resume(st.xpub_pending.len());
             let mut woken = Vec::new();

@@ -10,6 +10,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use ferromq_proto::routing::PeerId;
 use ferromq_proto::{Message, SocketType};
+use smallvec::SmallVec;
 
 use super::core::{Peer, State};
 
@@ -32,9 +33,42 @@ pub(crate) fn as_subscription(msg: &Message) -> Option<(bool, Bytes)> {
     }
 }
 
+/// Splits a message into the subscriptions it carries and the data left
+/// over, the way libzmq's XPUB (and XSUB on send) reads it frame by frame:
+/// every frame starting with 0x01/0x00 is a (un)subscription, the others
+/// are data. With `only_first`, a message whose first frame is not a
+/// subscription is data as a whole.
+pub(crate) fn split_subscriptions(
+    msg: Message,
+    only_first: bool,
+) -> (SmallVec<[(bool, Bytes); 1]>, Option<Message>) {
+    let mut subs = SmallVec::new();
+    if msg.len() == 1 {
+        return match as_subscription(&msg) {
+            Some(s) => {
+                subs.push(s);
+                (subs, None)
+            }
+            None => (subs, Some(msg)),
+        };
+    }
+    if only_first && as_subscription(&msg).is_none() {
+        return (subs, Some(msg));
+    }
+    let mut data = Message::new();
+    for frame in msg.frames() {
+        match frame.first() {
+            Some(&b) if b <= 1 => subs.push((b == 1, frame.slice(1..))),
+            _ => data.push(frame.clone()),
+        }
+    }
+    (subs, (!data.is_empty()).then_some(data))
+}
+
 impl State {
-    /// PUB/XPUB: takes in what a subscriber sent. Returns true when the XPUB
-    /// queue is full and the peer must stop reading.
+    /// PUB/XPUB: takes in what a subscriber sent. Returns whether the XPUB
+    /// queue is full (the peer must stop reading) and whether it went from
+    /// empty to non-empty.
     pub(crate) fn publisher_input(
         &mut self,
         kind: SocketType,
@@ -43,22 +77,13 @@ impl State {
     ) -> (bool, bool) {
         let was_empty = self.xpub_pending.is_empty();
         for msg in batch.drain(..) {
-            match as_subscription(&msg) {
-                Some((true, topic)) => {
-                    let first = self.subs.subscribe(&topic, id);
-                    if kind == SocketType::XPub && (first || self.opts.xpub_verbose) {
-                        self.xpub_pending.push_back(msg);
-                    }
-                }
-                Some((false, topic)) => {
-                    let last = self.subs.unsubscribe(&topic, id);
-                    if kind == SocketType::XPub && (last || self.opts.xpub_verboser) {
-                        self.xpub_pending.push_back(msg);
-                    }
-                }
-                // Data from below reaches an XPUB's application; a PUB drops it.
-                None if kind == SocketType::XPub => self.xpub_pending.push_back(msg),
-                None => {}
+            let (subs, data) = split_subscriptions(msg, self.opts.only_first_subscribe);
+            for (subscribe, topic) in subs {
+                self.apply_subscription(kind, id, subscribe, topic);
+            }
+            // Data from below reaches an XPUB's application; a PUB drops it.
+            if let Some(data) = data.filter(|_| kind == SocketType::XPub) {
+                self.xpub_pending.push_back((data, None));
             }
         }
         let full = self.opts.in_full(self.xpub_pending.len());
@@ -68,15 +93,70 @@ impl State {
         (full, was_empty && !self.xpub_pending.is_empty())
     }
 
+    /// One subscription from subscriber `id`: applied to the trie (told to
+    /// an XPUB's application when new, or always when verbose), or in
+    /// manual mode only recorded and passed up for the application to apply.
+    fn apply_subscription(&mut self, kind: SocketType, id: PeerId, subscribe: bool, topic: Bytes) {
+        let (notify, from) = if self.opts.xpub_manual {
+            if subscribe {
+                self.manual_subs.subscribe(&topic, id);
+            } else {
+                self.manual_subs.unsubscribe(&topic, id);
+            }
+            (true, Some(id))
+        } else if subscribe {
+            let first = self.subs.subscribe(&topic, id);
+            (first || self.opts.xpub_verbose, None)
+        } else {
+            let last = self.subs.unsubscribe(&topic, id);
+            (last || self.opts.xpub_verboser, None)
+        };
+        if kind == SocketType::XPub && notify {
+            self.xpub_pending
+                .push_back((subscription_message(subscribe, &topic), from));
+        }
+    }
+
     /// PUB/XPUB: a subscriber left; its subscriptions go with it, and an
-    /// XPUB hears of every topic nobody subscribes to any more.
+    /// XPUB hears of every topic nobody subscribes to any more (of every
+    /// topic the subscriber had, with `xpub_verboser` or in manual mode).
     pub(crate) fn publisher_lost(&mut self, kind: SocketType, id: PeerId) {
         let pending = &mut self.xpub_pending;
-        self.subs.remove_peer(id, |topic| {
+        let mut tell = |topic: &[u8]| {
             if kind == SocketType::XPub {
-                pending.push_back(subscription_message(false, topic));
+                pending.push_back((subscription_message(false, topic), None));
             }
-        });
+        };
+        if self.opts.xpub_manual {
+            self.manual_subs
+                .remove_peer_each(id, |topic, _| tell(topic));
+            self.subs.remove_peer(id, |_| {});
+        } else {
+            let all = self.opts.xpub_verboser;
+            self.subs.remove_peer_each(id, |topic, last| {
+                if last || all {
+                    tell(topic);
+                }
+            });
+        }
+        if self.xpub_last == Some(id) {
+            self.xpub_last = None;
+        }
+    }
+
+    /// XPUB in manual mode: applies a subscription for the subscriber whose
+    /// message the application received last. Returns false when there is
+    /// none (it left, or nothing was received yet).
+    pub(crate) fn manual_subscription(&mut self, subscribe: bool, topic: &[u8]) -> bool {
+        let Some(id) = self.xpub_last else {
+            return false;
+        };
+        if subscribe {
+            self.subs.subscribe(topic, id);
+        } else {
+            self.subs.unsubscribe(topic, id);
+        }
+        true
     }
 
     /// PUB/XPUB send: one copy (shared payload) per matching subscriber with
