@@ -7,6 +7,8 @@
 //! * libzmq PUB -> ferromq SUB, with an unsubscription;
 //! * ferromq XPUB sees a libzmq SUB's subscriptions and cancellations;
 //! * ferromq XSUB subscribes and cancels upstream at a libzmq XPUB;
+//! * restarts: a ferromq PUB serves a libzmq SUB process that comes back,
+//!   and a ferromq SUB resubscribes to a libzmq PUB process that comes back;
 //! * a ZMTP 3.0 subscriber and a ZMTP 3.0 publisher, which send and expect
 //!   subscriptions as `0x01 topic` / `0x00 topic` messages, not commands.
 //!
@@ -198,6 +200,92 @@ fn pub_to_libzmq(kind: &str, binder: Binder) {
         .unwrap();
     assert_eq!(summary, format!("counted {N} matching, 0 other"));
     peer.finish();
+}
+
+/// A libzmq SUB process subscribed to "A" comes and goes twice; the
+/// ferromq PUB keeps publishing, drops the dead subscriber and serves the
+/// new process as it served the first.
+#[test]
+fn pub_keeps_serving_after_a_libzmq_sub_process_restarts() {
+    const N: usize = 20;
+    let ctx = Context::new();
+    let publisher = sock(&ctx, SocketType::Pub);
+    publisher.bind("tcp://127.0.0.1:*").unwrap();
+    let mut i = 0u64;
+    for generation in 0..2 {
+        let mut peer = Peer::spawn("SUB");
+        peer.ok(&format!("connect {}", publisher.last_endpoint()));
+        peer.ok("subscribe 41");
+        peer.send_line(&format!("count 41 {N}"));
+        let deadline = Instant::now() + TIMEOUT;
+        let summary = loop {
+            assert!(
+                Instant::now() < deadline,
+                "libzmq SUB #{generation} never counted {N}"
+            );
+            for topic in ["B", "A"] {
+                let m: Message = [format!("{topic}-{i}"), i.to_string()]
+                    .into_iter()
+                    .collect();
+                publisher.send(m).unwrap();
+            }
+            i += 1;
+            if let Some(line) = peer.reply_within(Duration::from_millis(1)) {
+                break line;
+            }
+        };
+        assert_eq!(summary, format!("counted {N} matching, 0 other"));
+        // Ending the process drops its connection without a goodbye.
+        peer.finish();
+    }
+}
+
+/// A ferromq SUB connected to a libzmq PUB process keeps receiving when
+/// that process exits and another binds the same port: it reconnects and
+/// subscribes afresh (libzmq filters on the publisher side, so without the
+/// new subscription nothing would come).
+#[test]
+fn sub_keeps_receiving_after_the_libzmq_pub_process_restarts() {
+    let ctx = Context::new();
+    let sub = sock(&ctx, SocketType::Sub);
+    sub.subscribe("A").unwrap();
+    let mut endpoint: Option<String> = None;
+    for generation in 0..2 {
+        let mut peer = Peer::spawn("PUB");
+        let reply = match &endpoint {
+            None => peer.cmd("bind"),
+            Some(ep) => peer.cmd(&format!("bind {ep}")),
+        };
+        let ep = reply
+            .strip_prefix("endpoint ")
+            .unwrap_or_else(|| panic!("libzmq PUB #{generation} bind: {reply}"))
+            .to_string();
+        if endpoint.is_none() {
+            sub.connect(&ep).unwrap();
+            endpoint = Some(ep);
+        }
+        // Each process publishes its own topic ("A0", "A1") beside one the
+        // SUB does not want; what the previous one sent may still be queued.
+        let mine = format!("A{generation}-");
+        peer.send_line(&format!("publish {} 42", hex(&mine.as_bytes()[..2])));
+        let mut last = None;
+        let mut got = 0;
+        while got < 10 {
+            let m = sub.recv().unwrap_or_else(|e| panic!("ferromq SUB: {e}"));
+            let topic = std::str::from_utf8(&m[0]).unwrap().to_string();
+            assert!(topic.starts_with('A'), "not subscribed: {m:?}");
+            if generation > 0 && topic.starts_with("A0-") {
+                continue;
+            }
+            let round: u64 = topic.strip_prefix(&mine).unwrap().parse().unwrap();
+            assert!(last < Some(round), "{topic} after round {last:?}");
+            last = Some(round);
+            got += 1;
+        }
+        let stopped = peer.cmd("stop");
+        assert!(stopped.starts_with("stopped after "), "{stopped}");
+        peer.finish();
+    }
 }
 
 /// One `[T-r, r]` message from the libzmq publisher; asserts T is `allowed`

@@ -7,6 +7,7 @@ it reads from stdin, one per line, answering each with exactly one stdout
 line. Binary arguments and results are hex.
 
   bind              bind tcp://127.0.0.1:*      -> "endpoint tcp://127.0.0.1:N"
+  bind EP           bind EP (a restarted peer)  -> "endpoint EP"
   connect EP                                    -> "ok"
   subscribe HEX     ZMQ_SUBSCRIBE (SUB)         -> "ok"
   unsubscribe HEX   ZMQ_UNSUBSCRIBE (SUB)       -> "ok"
@@ -133,7 +134,7 @@ def main():
             break  # EOF: the test is done with us.
         cmd, *args = line.split()
         if cmd == "bind":
-            sock.bind("tcp://127.0.0.1:*")
+            sock.bind(args[0] if args else "tcp://127.0.0.1:*")
             reply = "endpoint " + sock.getsockopt(zmq.LAST_ENDPOINT).decode()
         elif cmd == "connect":
             sock.connect(args[0])
