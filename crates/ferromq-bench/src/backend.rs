@@ -19,6 +19,25 @@ pub enum Kind {
     Req,
     /// Latency server.
     Rep,
+    /// Publisher (an XPUB, verbose, so it can count its subscribers).
+    XPub,
+    /// Subscriber to everything.
+    Sub,
+}
+
+/// How a benchmark socket is set up before it binds or connects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Setup {
+    /// The socket type.
+    pub kind: Kind,
+    /// SNDHWM and RCVHWM (`None`: the library's default, 1000; 0: unlimited).
+    pub hwm: Option<i32>,
+}
+
+impl From<Kind> for Setup {
+    fn from(kind: Kind) -> Setup {
+        Setup { kind, hwm: None }
+    }
 }
 
 /// One socket of a backend over tcp on loopback.
@@ -27,13 +46,15 @@ pub enum Kind {
 /// blocking backends' futures complete on their first poll.
 pub trait Sock: Sized {
     /// Binds to an ephemeral port of 127.0.0.1; returns the socket and its endpoint.
-    async fn bind(kind: Kind) -> Result<(Self, String)>;
+    async fn bind(setup: Setup) -> Result<(Self, String)>;
     /// Connects to the endpoint a binder announced.
-    async fn connect(kind: Kind, endpoint: &str) -> Result<Self>;
+    async fn connect(setup: Setup, endpoint: &str) -> Result<Self>;
     /// Sends `data` as one single-frame message (copied, as each API does it).
     async fn send(&mut self, data: &[u8]) -> Result<()>;
     /// Receives one single-frame message, valid until the next call.
     async fn recv(&mut self) -> Result<&[u8]>;
+    /// Like `recv`, but `None` when nothing came within a millisecond.
+    async fn recv_briefly(&mut self) -> Result<Option<&[u8]>>;
     /// Closes the socket and waits until everything queued has been sent.
     async fn close(self) -> Result<()>;
 }
@@ -44,6 +65,8 @@ fn socket_type(kind: Kind) -> SocketType {
         Kind::Pull => SocketType::Pull,
         Kind::Req => SocketType::Req,
         Kind::Rep => SocketType::Rep,
+        Kind::XPub => SocketType::XPub,
+        Kind::Sub => SocketType::Sub,
     }
 }
 
@@ -65,23 +88,35 @@ macro_rules! ferromq_backend {
         }
 
         impl $name {
-            fn open(kind: Kind) -> Result<Self> {
+            fn open(setup: Setup) -> Result<Self> {
                 let ctx = ferromq::Context::new();
-                let sock = ctx.$make(socket_type(kind))?;
+                let sock = ctx.$make(socket_type(setup.kind))?;
+                if let Some(hwm) = setup.hwm {
+                    let hwm = usize::try_from(hwm)?;
+                    sock.update_options(|o| {
+                        o.sndhwm = hwm;
+                        o.rcvhwm = hwm;
+                    });
+                }
+                match setup.kind {
+                    Kind::XPub => sock.set_xpub_verbose(true),
+                    Kind::Sub => sock.subscribe("")?,
+                    _ => {}
+                }
                 Ok($name { ctx, sock, last: Bytes::new() })
             }
         }
 
         impl Sock for $name {
-            async fn bind(kind: Kind) -> Result<(Self, String)> {
-                let s = Self::open(kind)?;
+            async fn bind(setup: Setup) -> Result<(Self, String)> {
+                let s = Self::open(setup)?;
                 s.sock.bind("tcp://127.0.0.1:*")?;
                 let endpoint = s.sock.last_endpoint();
                 Ok((s, endpoint))
             }
 
-            async fn connect(kind: Kind, endpoint: &str) -> Result<Self> {
-                let s = Self::open(kind)?;
+            async fn connect(setup: Setup, endpoint: &str) -> Result<Self> {
+                let s = Self::open(setup)?;
                 s.sock.connect(endpoint)?;
                 Ok(s)
             }
@@ -94,6 +129,20 @@ macro_rules! ferromq_backend {
             async fn recv(&mut self) -> Result<&[u8]> {
                 self.last = single_frame(self.sock.recv() $(.$aw)? ?)?;
                 Ok(&self.last)
+            }
+
+            async fn recv_briefly(&mut self) -> Result<Option<&[u8]>> {
+                self.sock.set_rcvtimeo(Some(std::time::Duration::from_millis(1)));
+                let got = self.sock.recv() $(.$aw)?;
+                self.sock.set_rcvtimeo(None);
+                match got {
+                    Ok(m) => {
+                        self.last = single_frame(m)?;
+                        Ok(Some(&self.last))
+                    }
+                    Err(ferromq::Error::WouldBlock) => Ok(None),
+                    Err(e) => Err(e.into()),
+                }
             }
 
             async fn close(self) -> Result<()> {
@@ -130,14 +179,25 @@ pub struct Libzmq {
 }
 
 impl Libzmq {
-    fn open(kind: Kind) -> Result<Self> {
+    fn open(setup: Setup) -> Result<Self> {
         let ctx = zmq::Context::new();
-        let sock = ctx.socket(match kind {
+        let sock = ctx.socket(match setup.kind {
             Kind::Push => zmq::PUSH,
             Kind::Pull => zmq::PULL,
             Kind::Req => zmq::REQ,
             Kind::Rep => zmq::REP,
+            Kind::XPub => zmq::XPUB,
+            Kind::Sub => zmq::SUB,
         })?;
+        if let Some(hwm) = setup.hwm {
+            sock.set_sndhwm(hwm)?;
+            sock.set_rcvhwm(hwm)?;
+        }
+        match setup.kind {
+            Kind::XPub => sock.set_xpub_verbose(true)?,
+            Kind::Sub => sock.set_subscribe(b"")?,
+            _ => {}
+        }
         Ok(Libzmq {
             ctx,
             sock,
@@ -147,8 +207,8 @@ impl Libzmq {
 }
 
 impl Sock for Libzmq {
-    async fn bind(kind: Kind) -> Result<(Self, String)> {
-        let s = Self::open(kind)?;
+    async fn bind(setup: Setup) -> Result<(Self, String)> {
+        let s = Self::open(setup)?;
         s.sock.bind("tcp://127.0.0.1:*")?;
         let endpoint = s
             .sock
@@ -157,8 +217,8 @@ impl Sock for Libzmq {
         Ok((s, endpoint))
     }
 
-    async fn connect(kind: Kind, endpoint: &str) -> Result<Self> {
-        let s = Self::open(kind)?;
+    async fn connect(setup: Setup, endpoint: &str) -> Result<Self> {
+        let s = Self::open(setup)?;
         s.sock.connect(endpoint)?;
         Ok(s)
     }
@@ -173,6 +233,13 @@ impl Sock for Libzmq {
             return Err("expected one frame, got more".into());
         }
         Ok(&self.msg)
+    }
+
+    async fn recv_briefly(&mut self) -> Result<Option<&[u8]>> {
+        if self.sock.poll(zmq::POLLIN, 1)? == 0 {
+            return Ok(None);
+        }
+        self.recv().await.map(Some)
     }
 
     async fn close(self) -> Result<()> {
@@ -196,6 +263,9 @@ pub struct RawTcp {
 
 impl RawTcp {
     fn new(kind: Kind, listener: Option<TcpListener>, stream: Option<TcpStream>) -> Result<Self> {
+        if matches!(kind, Kind::XPub | Kind::Sub) {
+            return Err("raw TCP has no publish/subscribe".into());
+        }
         let mut s = RawTcp {
             listener,
             io: None,
@@ -226,17 +296,17 @@ impl RawTcp {
 }
 
 impl Sock for RawTcp {
-    async fn bind(kind: Kind) -> Result<(Self, String)> {
+    async fn bind(setup: Setup) -> Result<(Self, String)> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let endpoint = format!("tcp://{}", listener.local_addr()?);
-        Ok((Self::new(kind, Some(listener), None)?, endpoint))
+        Ok((Self::new(setup.kind, Some(listener), None)?, endpoint))
     }
 
-    async fn connect(kind: Kind, endpoint: &str) -> Result<Self> {
+    async fn connect(setup: Setup, endpoint: &str) -> Result<Self> {
         let addr = endpoint
             .strip_prefix("tcp://")
             .ok_or("not a tcp endpoint")?;
-        Self::new(kind, None, Some(TcpStream::connect(addr)?))
+        Self::new(setup.kind, None, Some(TcpStream::connect(addr)?))
     }
 
     async fn send(&mut self, data: &[u8]) -> Result<()> {
@@ -259,6 +329,10 @@ impl Sock for RawTcp {
         r.read_exact(&mut buf)?;
         self.buf = buf;
         Ok(&self.buf)
+    }
+
+    async fn recv_briefly(&mut self) -> Result<Option<&[u8]>> {
+        Err("raw TCP has no publish/subscribe".into())
     }
 
     async fn close(self) -> Result<()> {

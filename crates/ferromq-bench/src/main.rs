@@ -28,7 +28,7 @@ use backend::{Ferromq, FerromqAsync, Libzmq, RawTcp, Result};
 use roles::{Job, Role};
 
 /// Benchmarks ferromq against libzmq and raw TCP (PUSH->PULL throughput,
-/// REQ<->REP latency), each role in its own process.
+/// REQ<->REP latency, PUB->SUB delivery and loss), each role in its own process.
 #[derive(Parser)]
 #[command(args_conflicts_with_subcommands = true)]
 struct Cli {
@@ -55,6 +55,10 @@ enum Cmd {
         count: u64,
         #[arg(long)]
         endpoint: Option<String>,
+        #[arg(long, default_value_t = 1)]
+        subs: u32,
+        #[arg(long)]
+        hwm: Option<i32>,
     },
 }
 
@@ -69,8 +73,9 @@ struct RunArgs {
     /// Backends to compare.
     #[arg(long, value_delimiter = ',', default_values = ["ferromq", "ferromq-async", "libzmq", "raw-tcp"])]
     backends: Vec<Backend>,
-    /// Rows, by name (thr-16, thr-256, thr-4k, thr-64k, thr-1m, lat-16, lat-4k)
-    /// or by scenario (thr, lat) [default: all].
+    /// Rows, by name (thr-16, thr-256, thr-4k, thr-64k, thr-1m, lat-16, lat-4k,
+    /// pub1-64, pub4-64, pub1-64-hwm0, pub4-64-hwm0) or by scenario (thr, lat,
+    /// pub) [default: all].
     #[arg(long, value_delimiter = ',')]
     rows: Vec<String>,
     /// Message sizes (e.g. 100,2k,1m) replacing those of the selected scenarios.
@@ -113,6 +118,8 @@ impl Backend {
 enum Scenario {
     Thr,
     Lat,
+    /// PUB -> N SUBs: delivered msgs/s and loss.
+    Pub,
 }
 
 impl Scenario {
@@ -120,6 +127,7 @@ impl Scenario {
         match self {
             Scenario::Thr => "thr",
             Scenario::Lat => "lat",
+            Scenario::Pub => "pub",
         }
     }
 
@@ -128,6 +136,7 @@ impl Scenario {
         match self {
             Scenario::Thr => (Role::ThrRecv, Role::ThrSend),
             Scenario::Lat => (Role::LatRep, Role::LatReq),
+            Scenario::Pub => (Role::PubSend, Role::SubRecv),
         }
     }
 
@@ -137,6 +146,9 @@ impl Scenario {
         let per_msg = match self {
             Scenario::Thr => 0.4e-6 + size as f64 / 1.0e9,
             Scenario::Lat => 50e-6 + size as f64 / 0.5e9,
+            // Kept small: at HWM 0 a publisher faster than its subscribers
+            // queues everything in memory.
+            Scenario::Pub => 2e-6 + size as f64 / 1.0e9,
         };
         let n = secs / per_msg;
         let unit = 10f64.powf(n.log10().floor() - 1.0).max(1.0); // two significant digits
@@ -148,6 +160,10 @@ impl Scenario {
 struct Row {
     scenario: Scenario,
     size: usize,
+    /// Subscriber processes (1 for the other scenarios).
+    subs: u32,
+    /// SNDHWM/RCVHWM of every socket (`None`: default).
+    hwm: Option<i32>,
 }
 
 /// `n` bytes as (number, unit, short unit): 4096 -> (4, "KiB", "k").
@@ -163,7 +179,13 @@ impl Row {
     /// `thr-4k`: the name `--rows` takes.
     fn name(self) -> String {
         let (n, _, unit) = size_unit(self.size);
-        format!("{}-{n}{unit}", self.scenario.prefix())
+        match self.scenario {
+            Scenario::Pub => {
+                let hwm = self.hwm.map_or(String::new(), |h| format!("-hwm{h}"));
+                format!("pub{}-{n}{unit}{hwm}", self.subs)
+            }
+            _ => format!("{}-{n}{unit}", self.scenario.prefix()),
+        }
     }
 
     /// `PUSH->PULL 4 KiB`: the table's scenario column.
@@ -172,6 +194,11 @@ impl Row {
         match self.scenario {
             Scenario::Thr => format!("PUSH->PULL {n} {unit}"),
             Scenario::Lat => format!("REQ<->REP {n} {unit}"),
+            Scenario::Pub => format!(
+                "PUB->{} SUB {n} {unit}, HWM {}",
+                self.subs,
+                self.hwm.map_or("1000".into(), |h| h.to_string())
+            ),
         }
     }
 }
@@ -196,15 +223,20 @@ fn parse_size(s: &str) -> std::result::Result<usize, String> {
 }
 
 fn select_rows(args: &RunArgs) -> Result<Vec<Row>> {
-    let thr = [16, 256, 4 << 10, 64 << 10, 1 << 20].map(|size| Row {
-        scenario: Scenario::Thr,
+    let row = |scenario, size| Row {
+        scenario,
         size,
+        subs: 1,
+        hwm: None,
+    };
+    let thr = [16, 256, 4 << 10, 64 << 10, 1 << 20].map(|size| row(Scenario::Thr, size));
+    let lat = [16, 4 << 10].map(|size| row(Scenario::Lat, size));
+    let pubsub = [(1, None), (4, None), (1, Some(0)), (4, Some(0))].map(|(subs, hwm)| Row {
+        subs,
+        hwm,
+        ..row(Scenario::Pub, 64)
     });
-    let lat = [16, 4 << 10].map(|size| Row {
-        scenario: Scenario::Lat,
-        size,
-    });
-    let all: Vec<Row> = thr.into_iter().chain(lat).collect();
+    let all: Vec<Row> = thr.into_iter().chain(lat).chain(pubsub).collect();
     let is = |r: &Row, w: &str| r.name() == w || r.scenario.prefix() == w;
     if let Some(w) = args.rows.iter().find(|w| !all.iter().any(|r| is(r, w))) {
         return Err(format!("unknown row {w:?}").into());
@@ -216,12 +248,16 @@ fn select_rows(args: &RunArgs) -> Result<Vec<Row>> {
     if args.sizes.is_empty() {
         return Ok(rows);
     }
-    let mut scenarios: Vec<Scenario> = rows.iter().map(|r| r.scenario).collect();
-    scenarios.dedup();
-    Ok(scenarios
-        .into_iter()
-        .flat_map(|scenario| args.sizes.iter().map(move |&size| Row { scenario, size }))
-        .collect())
+    let mut sized: Vec<Row> = Vec::new();
+    for r in rows {
+        for &size in &args.sizes {
+            let r = Row { size, ..r };
+            if !sized.iter().any(|s| s.name() == r.name()) {
+                sized.push(r);
+            }
+        }
+    }
+    Ok(sized)
 }
 
 /// What one run measured.
@@ -231,6 +267,8 @@ struct Sample {
     main: f64,
     /// Latency: p99 in µs.
     p99: f64,
+    /// Publish/subscribe: the share of messages not delivered (0 to 1).
+    loss: f64,
 }
 
 impl Sample {
@@ -238,6 +276,11 @@ impl Sample {
         match row.scenario {
             Scenario::Thr => format!("{} msgs/s", grouped(self.main)),
             Scenario::Lat => format!("p50 {:.1} us, p99 {:.1} us", self.main, self.p99),
+            Scenario::Pub => format!(
+                "{} msgs/s delivered, {:.2}% lost",
+                grouped(self.main),
+                self.loss * 100.0
+            ),
         }
     }
 }
@@ -272,6 +315,10 @@ impl Procs {
             ]);
         if let Some(ep) = &job.endpoint {
             cmd.args(["--endpoint", ep]);
+        }
+        cmd.args(["--subs", &job.subs.to_string()]);
+        if let Some(hwm) = job.hwm {
+            cmd.args(["--hwm", &hwm.to_string()]);
         }
         let mut child = cmd.stdout(Stdio::piped()).stdin(Stdio::null()).spawn()?;
         let stdout = child.stdout.take().expect("piped");
@@ -345,6 +392,8 @@ fn run_once(
         size: row.size,
         count,
         endpoint: None,
+        subs: row.subs,
+        hwm: row.hwm,
     };
     let (tx, rx) = mpsc::channel();
     let mut procs = Procs::default();
@@ -359,35 +408,68 @@ fn run_once(
     };
     let endpoint = endpoint.strip_prefix("endpoint ").ok_or("no endpoint")?;
     job.endpoint = Some(endpoint.to_owned());
-    procs.spawn(exe, backend, connector, &job, tx)?;
+    for _ in 0..row.subs {
+        procs.spawn(exe, backend, connector, &job, tx.clone())?;
+    }
+    drop(tx);
     procs.wait(deadline, &what)?;
-    let result: HashMap<String, f64> = rx
+    // One map per `result` line (one per subscriber in pub rows).
+    let results: Vec<HashMap<String, f64>> = rx
         .try_iter()
         .filter_map(|line| line.strip_prefix("result ").map(str::to_owned))
-        .flat_map(|line| {
+        .map(|line| {
             line.split_whitespace()
                 .filter_map(|kv| kv.split_once('='))
                 .filter_map(|(k, v)| Some((k.to_owned(), v.parse().ok()?)))
-                .collect::<Vec<_>>()
+                .collect()
         })
         .collect();
-    let get = |k: &str| {
-        result
-            .get(k)
-            .copied()
-            .ok_or(format!("{what}: no {k} reported"))
+    let all = |k: &str| -> Result<Vec<f64>> {
+        let v: Vec<f64> = results.iter().filter_map(|r| r.get(k).copied()).collect();
+        if v.is_empty() {
+            return Err(format!("{what}: no {k} reported").into());
+        }
+        Ok(v)
     };
+    let get = |k: &str| all(k).map(|v| v[0]);
     Ok(match row.scenario {
         // As libzmq's local_thr: messages over the time from first to last.
         Scenario::Thr => Sample {
             main: count as f64 / (get("elapsed_ns")?.max(1.0) / 1e9),
             p99: 0.0,
+            loss: 0.0,
         },
         Scenario::Lat => Sample {
             main: get("p50_ns")? / 1e3,
             p99: get("p99_ns")? / 1e3,
+            loss: 0.0,
         },
+        // Delivered: everything every subscriber received, over the longest
+        // time one of them took from its first message to its last.
+        Scenario::Pub => {
+            let received = all("received")?;
+            if received.len() != row.subs as usize {
+                return Err(format!(
+                    "{what}: {} of {} subscribers reported",
+                    received.len(),
+                    row.subs
+                )
+                .into());
+            }
+            let total: f64 = received.iter().sum();
+            let longest = all("elapsed_ns")?.into_iter().fold(1.0, f64::max);
+            Sample {
+                main: total / (longest / 1e9),
+                p99: 0.0,
+                loss: 1.0 - total / (count as f64 * f64::from(row.subs)),
+            }
+        }
     })
+}
+
+/// Raw TCP has no publish/subscribe to compare with.
+fn applies(backend: Backend, row: Row) -> bool {
+    !(backend == Backend::RawTcp && row.scenario == Scenario::Pub)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -448,7 +530,7 @@ fn run(args: &RunArgs) -> Result<()> {
     for round in 1..=rounds {
         for (i, &row) in rows.iter().enumerate() {
             for &backend in &args.backends {
-                if failed.contains_key(&(i, backend)) {
+                if failed.contains_key(&(i, backend)) || !applies(backend, row) {
                     continue; // not again: a hang costs a timeout each time
                 }
                 let tag = format!(
@@ -476,9 +558,9 @@ fn run(args: &RunArgs) -> Result<()> {
     );
     println!("machine: {}\n", machine());
     println!(
-        "| scenario | count | backend | msgs/s | MB/s | p50 µs | p99 µs | vs libzmq | spread |"
+        "| scenario | count | backend | msgs/s | MB/s | p50 µs | p99 µs | loss | vs libzmq | spread |"
     );
-    println!("|---|--:|---|--:|--:|--:|--:|--:|--:|");
+    println!("|---|--:|---|--:|--:|--:|--:|--:|--:|--:|");
     for (i, &row) in rows.iter().enumerate() {
         let med = |b: Backend, f: fn(&Sample) -> f64| {
             let v = samples.get(&(i, b))?;
@@ -492,8 +574,12 @@ fn run(args: &RunArgs) -> Result<()> {
                 grouped(count(row) as f64),
                 b.name()
             );
+            if !applies(b, row) {
+                println!("{head} | n/a | | | | | | |");
+                continue;
+            }
             if let Some(e) = failed.get(&(i, b)) {
-                println!("{head} | **FAILED** | | | | | |");
+                println!("{head} | **FAILED** | | | | | | |");
                 eprintln!("{} {}: FAILED in {e}", b.name(), row.label());
                 continue;
             }
@@ -503,11 +589,19 @@ fn run(args: &RunArgs) -> Result<()> {
             let hi = v.iter().map(|s| s.main).fold(f64::MIN, f64::max);
             let figures = match row.scenario {
                 Scenario::Thr => format!(
-                    "{} | {:.1} | |",
+                    "{} | {:.1} | | |",
                     grouped(main),
                     main * row.size as f64 / 1e6
                 ),
-                Scenario::Lat => format!("| | {main:.1} | {:.1}", med(b, |s| s.p99).unwrap_or(0.0)),
+                Scenario::Lat => {
+                    format!("| | {main:.1} | {:.1} |", med(b, |s| s.p99).unwrap_or(0.0))
+                }
+                Scenario::Pub => format!(
+                    "{} | {:.1} | | | {:.2}%",
+                    grouped(main),
+                    main * row.size as f64 / 1e6,
+                    med(b, |s| s.loss).unwrap_or(0.0) * 100.0
+                ),
             };
             let ratio = libzmq.map_or(String::new(), |l| format!("{:.2}", main / l));
             println!(
@@ -519,6 +613,8 @@ fn run(args: &RunArgs) -> Result<()> {
     println!(
         "\nvs libzmq: throughput: msgs/s ÷ libzmq's (above 1 = faster); latency: p50 ÷ libzmq's \
          (below 1 = faster). p50/p99: one REQ->REP->REQ round trip. \
+         PUB rows: msgs/s delivered to all subscribers together (over the longest first-to-last \
+         time of one), loss = share of published messages a subscriber did not get. \
          spread: (max - min) ÷ median over the rounds. MB = 10^6 bytes."
     );
     match failed.len() {
@@ -562,6 +658,8 @@ fn main() -> ExitCode {
             size,
             count,
             endpoint,
+            subs,
+            hwm,
         }) => play(
             backend,
             &Job {
@@ -569,6 +667,8 @@ fn main() -> ExitCode {
                 size,
                 count,
                 endpoint,
+                subs,
+                hwm,
             },
         )
         .map_err(|e| format!("{} {role:?}: {e}", backend.name()).into()),

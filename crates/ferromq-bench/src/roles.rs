@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
 
-use crate::backend::{Kind, Result, Sock};
+use crate::backend::{Kind, Result, Setup, Sock};
 
 /// One side of a scenario.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -20,7 +20,16 @@ pub enum Role {
     LatRep,
     /// REQ: connects and times each round trip.
     LatReq,
+    /// XPUB: binds, waits for `subs` subscribers, publishes `count`
+    /// messages, then end markers until every subscriber has left.
+    PubSend,
+    /// SUB: connects, subscribes to everything and checks what arrives
+    /// (in order, no duplicates; losses are counted, not errors).
+    SubRecv,
 }
+
+/// The sequence number of the publisher's end marker.
+const END: u64 = u64::MAX;
 
 /// What one role process is asked to do.
 #[derive(Clone, Debug)]
@@ -33,6 +42,10 @@ pub struct Job {
     pub count: u64,
     /// Where to connect (connecting roles only).
     pub endpoint: Option<String>,
+    /// Subscribers the publisher waits for.
+    pub subs: u32,
+    /// SNDHWM and RCVHWM (`None`: default).
+    pub hwm: Option<i32>,
 }
 
 /// Untimed round trips before a latency measurement.
@@ -79,7 +92,7 @@ pub async fn run<S: Sock>(job: &Job) -> Result<()> {
     let mut buf = vec![0u8; job.size];
     match job.role {
         Role::ThrRecv => {
-            let (mut s, ep) = S::bind(Kind::Pull).await?;
+            let (mut s, ep) = S::bind(Kind::Pull.into()).await?;
             println!("endpoint {ep}");
             let mut start = None;
             for seq in 0..job.count {
@@ -91,7 +104,7 @@ pub async fn run<S: Sock>(job: &Job) -> Result<()> {
             println!("result elapsed_ns={}", elapsed.as_nanos());
         }
         Role::ThrSend => {
-            let mut s = S::connect(Kind::Push, endpoint(job)?).await?;
+            let mut s = S::connect(Kind::Push.into(), endpoint(job)?).await?;
             for seq in 0..job.count {
                 stamp(&mut buf, seq);
                 s.send(&buf).await?;
@@ -99,7 +112,7 @@ pub async fn run<S: Sock>(job: &Job) -> Result<()> {
             s.close().await?;
         }
         Role::LatRep => {
-            let (mut s, ep) = S::bind(Kind::Rep).await?;
+            let (mut s, ep) = S::bind(Kind::Rep.into()).await?;
             println!("endpoint {ep}");
             for seq in 0..warmup(job.count) + job.count {
                 check(s.recv().await?, seq, job.size)?;
@@ -109,7 +122,7 @@ pub async fn run<S: Sock>(job: &Job) -> Result<()> {
             s.close().await?;
         }
         Role::LatReq => {
-            let mut s = S::connect(Kind::Req, endpoint(job)?).await?;
+            let mut s = S::connect(Kind::Req.into(), endpoint(job)?).await?;
             let warm = warmup(job.count);
             let mut times = Vec::with_capacity(job.count as usize);
             for seq in 0..warm + job.count {
@@ -129,8 +142,79 @@ pub async fn run<S: Sock>(job: &Job) -> Result<()> {
                 percentile(&times, 99.0).as_nanos()
             );
         }
+        Role::PubSend => {
+            let setup = Setup {
+                kind: Kind::XPub,
+                hwm: job.hwm,
+            };
+            let (mut s, ep) = S::bind(setup).await?;
+            println!("endpoint {ep}");
+            // A verbose XPUB passes up every subscription: once all are in,
+            // no subscriber misses the start.
+            let mut subscribed = 0;
+            while subscribed < job.subs {
+                subscribed += u32::from(s.recv().await?.first() == Some(&1));
+            }
+            let start = Instant::now();
+            for seq in 0..job.count {
+                stamp(&mut buf, seq);
+                s.send(&buf).await?;
+            }
+            let elapsed = start.elapsed();
+            // A full subscriber drops an end marker like anything else, so
+            // send them until the cancel of the last subscriber's
+            // subscription says all have finished.
+            stamp(&mut buf, END);
+            loop {
+                s.send(&buf).await?;
+                if s.recv_briefly().await? == Some(&[0u8][..]) {
+                    break;
+                }
+            }
+            s.close().await?;
+            println!("result publish_ns={}", elapsed.as_nanos());
+        }
+        Role::SubRecv => {
+            let setup = Setup {
+                kind: Kind::Sub,
+                hwm: job.hwm,
+            };
+            let mut s = S::connect(setup, endpoint(job)?).await?;
+            let (mut received, mut next) = (0u64, 0u64);
+            let mut first_last: Option<(Instant, Instant)> = None;
+            loop {
+                let msg = s.recv().await?;
+                let seq = sequence(msg, job.size)?;
+                if seq == END {
+                    break;
+                }
+                if seq < next || seq >= job.count {
+                    return Err(
+                        format!("message {seq} after {next}: duplicated or reordered").into(),
+                    );
+                }
+                next = seq + 1;
+                received += 1;
+                let now = Instant::now();
+                first_last = Some((first_last.map_or(now, |(f, _)| f), now));
+            }
+            s.close().await?;
+            let elapsed = first_last.map_or(Duration::ZERO, |(f, l)| l - f);
+            println!(
+                "result received={received} elapsed_ns={}",
+                elapsed.as_nanos()
+            );
+        }
     }
     Ok(())
+}
+
+/// The sequence number of a `size`-byte message.
+fn sequence(msg: &[u8], size: usize) -> Result<u64> {
+    match msg.get(..8) {
+        Some(b) if msg.len() == size => Ok(u64::from_le_bytes(b.try_into().expect("8 bytes"))),
+        _ => Err(format!("malformed message of {} bytes", msg.len()).into()),
+    }
 }
 
 #[cfg(test)]

@@ -31,7 +31,12 @@ fn quick_run_reports_every_backend() {
         .map(|l| l.split('|').map(str::trim).collect())
         .collect();
     let scenarios: Vec<&str> = rows.iter().map(|r| r[1]).collect();
-    for scenario in ["PUSH->PULL 16 B", "PUSH->PULL 1 MiB", "REQ<->REP 4 KiB"] {
+    for scenario in [
+        "PUSH->PULL 16 B",
+        "PUSH->PULL 1 MiB",
+        "REQ<->REP 4 KiB",
+        "PUB->4 SUB 64 B, HWM 0",
+    ] {
         assert!(
             scenarios.contains(&scenario),
             "no {scenario} row:\n{stdout}"
@@ -41,13 +46,22 @@ fn quick_run_reports_every_backend() {
         let mine: Vec<_> = rows.iter().filter(|r| r[3] == backend).collect();
         assert_eq!(
             mine.len(),
-            7,
+            11,
             "{backend}: want one row per scenario:\n{stdout}"
         );
+        // Raw TCP has no pub/sub: those rows say n/a.
         assert!(
-            mine.iter()
-                .all(|r| !r[4].contains("FAILED") && (!r[4].is_empty() || !r[6].is_empty())),
+            mine.iter().all(|r| !r[4].contains("FAILED")
+                && (!r[4].is_empty() || !r[6].is_empty())
+                && (r[4] != "n/a" || (backend == "raw-tcp" && r[1].starts_with("PUB")))),
             "{backend}: a row without figures:\n{stdout}"
         );
+        // At HWM 0 nothing may be lost.
+        for r in mine
+            .iter()
+            .filter(|r| r[1].ends_with("HWM 0") && r[4] != "n/a")
+        {
+            assert_eq!(r[8], "0.00%", "{backend} lost messages at HWM 0:\n{stdout}");
+        }
     }
 }
