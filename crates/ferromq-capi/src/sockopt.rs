@@ -57,6 +57,7 @@ const XPUB_WELCOME_MSG: i32 = 72;
 const INVERT_MATCHING: i32 = 74;
 const XPUB_VERBOSER: i32 = 78;
 const XPUB_MANUAL: i32 = 71;
+const BINDTODEVICE: i32 = 92;
 /// A draft option of libzmq 4.3.5 (not in the stable header).
 const ONLY_FIRST_SUBSCRIBE: i32 = 108;
 
@@ -145,6 +146,21 @@ pub extern "C" fn zmq_setsockopt(
                 });
                 sk.set_routing_id(id).is_ok()
             }
+            // A device name (IFNAMSIZ: 15 bytes and the NUL); empty clears it.
+            (BINDTODEVICE, _) => match binary() {
+                Some(name) => {
+                    let name = name.strip_suffix(b"\0").unwrap_or(&name);
+                    match std::str::from_utf8(name) {
+                        Ok(n) if n.len() < 16 && !n.contains('\0') => {
+                            let n = (!n.is_empty()).then(|| n.to_owned());
+                            sk.update_options(|o| o.bindtodevice = n);
+                            true
+                        }
+                        _ => false,
+                    }
+                }
+                None => false,
+            },
             (MAXMSGSIZE, _) => match read_i64(val, len) {
                 Some(v) if v >= -1 => {
                     sk.set_max_msg_size(u64::try_from(v).ok());
@@ -397,6 +413,7 @@ pub extern "C" fn zmq_getsockopt(
             RCVTIMEO => out.int(opt_to_ms(o.rcvtimeo, -1)),
             SNDTIMEO => out.int(opt_to_ms(o.sndtimeo, -1)),
             LAST_ENDPOINT => out.string(&sock.sock.last_endpoint()),
+            BINDTODEVICE => out.string(o.bindtodevice.as_deref().unwrap_or("")),
             ROUTER_MANDATORY if sock.kind == SocketType::Router => {
                 out.int(i32::from(o.router_mandatory))
             }

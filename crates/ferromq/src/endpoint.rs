@@ -7,13 +7,17 @@ use std::str::FromStr;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Endpoint {
-    /// `tcp://host:port`. For bind, `host` may be `*` (all interfaces) and the
-    /// port `*` or `0` (the OS picks one).
+    /// `tcp://host:port`. For bind, `host` may be `*` (all interfaces) or an
+    /// interface name (`lo`, `eth0`), and the port `*` or `0` (the OS picks
+    /// one). For connect, `tcp://source;host:port` also names the local
+    /// address to connect from.
     Tcp {
-        /// Host name, IPv4/IPv6 literal (without brackets), or `*`.
+        /// Host name, IPv4/IPv6 literal (without brackets), interface name, or `*`.
         host: String,
-        /// Port; 0 means "any" (bind) .
+        /// Port; 0 means "any" (bind).
         port: u16,
+        /// Connect only: the local address and port to connect from.
+        source: Option<TcpSource>,
     },
     /// `ipc://path`, `ipc://@name` (Linux abstract), or `ipc://*` (bind: a
     /// fresh private path).
@@ -26,6 +30,17 @@ pub enum Endpoint {
         /// The name (any non-empty string).
         name: String,
     },
+}
+
+/// The local end of a tcp connect (`tcp://192.168.1.17:0;server:5555`):
+/// an IP literal, an interface name or `*`, and a port (`0` or `*`: any).
+/// Names are not looked up in DNS, as in libzmq.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TcpSource {
+    /// IPv4/IPv6 literal (without brackets), interface name, or `*`.
+    pub host: String,
+    /// Port; 0 means "any".
+    pub port: u16,
 }
 
 /// Why an endpoint string was refused.
@@ -50,6 +65,9 @@ pub enum EndpointError {
     /// A wildcard (`*`) where only a bind allows one.
     #[error("wildcard not allowed when connecting: {0:?}")]
     WildcardOnConnect(String),
+    /// A source address (`src;dst`) where only a tcp connect allows one.
+    #[error("a source address is only allowed when connecting over tcp: {0:?}")]
+    SourceOnBind(String),
 }
 
 impl Endpoint {
@@ -95,6 +113,17 @@ impl Endpoint {
     }
 
     fn parse_tcp(s: &str, addr: &str, bind: bool) -> Result<Endpoint, EndpointError> {
+        // libzmq takes the last ';' as the end of the source address.
+        let (source, addr) = match addr.rsplit_once(';') {
+            Some(_) if bind => return Err(EndpointError::SourceOnBind(s.to_string())),
+            Some((src, dst)) => {
+                let Endpoint::Tcp { host, port, .. } = Self::parse_tcp(s, src, true)? else {
+                    unreachable!("parse_tcp makes Tcp endpoints")
+                };
+                (Some(TcpSource { host, port }), dst)
+            }
+            None => (None, addr),
+        };
         // The port follows the last ':' (IPv6 literals are bracketed).
         let (host, port) = addr
             .rsplit_once(':')
@@ -139,6 +168,7 @@ impl Endpoint {
         Ok(Endpoint::Tcp {
             host: host.to_string(),
             port,
+            source,
         })
     }
 }
@@ -146,13 +176,25 @@ impl Endpoint {
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Endpoint::Tcp { host, port } if host.contains(':') => {
-                write!(f, "tcp://[{host}]:{port}")
+            Endpoint::Tcp { host, port, source } => {
+                f.write_str("tcp://")?;
+                if let Some(TcpSource { host, port }) = source {
+                    write_host_port(f, host, *port)?;
+                    f.write_str(";")?;
+                }
+                write_host_port(f, host, *port)
             }
-            Endpoint::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
             Endpoint::Inproc { name } => write!(f, "inproc://{name}"),
             Endpoint::Ipc { path } => write!(f, "ipc://{path}"),
         }
+    }
+}
+
+fn write_host_port(f: &mut fmt::Formatter<'_>, host: &str, port: u16) -> fmt::Result {
+    if host.contains(':') {
+        write!(f, "[{host}]:{port}")
+    } else {
+        write!(f, "{host}:{port}")
     }
 }
 
@@ -172,6 +214,7 @@ mod tests {
         Endpoint::Tcp {
             host: host.into(),
             port,
+            source: None,
         }
     }
 

@@ -76,7 +76,7 @@ mod transport;
 pub use api::{AsyncSocket, Socket};
 pub use bytes::Bytes;
 pub use context::{Context, ContextBuilder};
-pub use endpoint::{Endpoint, EndpointError};
+pub use endpoint::{Endpoint, EndpointError, TcpSource};
 pub use error::{Error, Result, SendError};
 pub use ferromq_proto::{Message, SocketType};
 pub use options::{SocketOptions, DEFAULT_LINGER};

@@ -85,6 +85,9 @@ pub struct SocketOptions {
     pub tcp_maxrt: Option<Duration>,
     /// Give up a tcp connect attempt after this long (`None`: the OS's timeout).
     pub connect_timeout: Option<Duration>,
+    /// Bind tcp sockets (listening and connecting) to this network device
+    /// (`SO_BINDTODEVICE`; needs `CAP_NET_RAW`). `None`: any device.
+    pub bindtodevice: Option<String>,
     /// Keep only the newest message in each queue (PUB, SUB, PUSH, PULL,
     /// DEALER): a reader gets the latest state, never a backlog.
     pub conflate: bool,
@@ -134,6 +137,7 @@ impl Default for SocketOptions {
             tcp_keepalive_intvl: None,
             tcp_maxrt: None,
             connect_timeout: None,
+            bindtodevice: None,
             conflate: false,
         }
     }

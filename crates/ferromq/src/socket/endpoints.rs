@@ -17,7 +17,7 @@ impl SocketCore {
         let ep = Endpoint::parse_bind(endpoint)?;
         let cancel = CancellationToken::new();
         let resolved = match &ep {
-            Endpoint::Tcp { host, port } => tcp::bind(self, host, *port, cancel.clone())?,
+            Endpoint::Tcp { host, port, .. } => tcp::bind(self, host, *port, cancel.clone())?,
             Endpoint::Inproc { name } => inproc::bind(self, name, cancel.clone())?,
             Endpoint::Ipc { path } => ipc::bind(self, path, cancel.clone())?,
         };
@@ -40,7 +40,9 @@ impl SocketCore {
         let ep = Endpoint::parse_connect(endpoint)?;
         let cancel = CancellationToken::new();
         let peer = match &ep {
-            Endpoint::Tcp { host, port } => tcp::connect(self, host.clone(), *port, cancel.clone()),
+            Endpoint::Tcp { host, port, source } => {
+                tcp::connect(self, host.clone(), *port, source.clone(), cancel.clone())
+            }
             Endpoint::Inproc { name } => inproc::connect(self, name, cancel.clone()),
             Endpoint::Ipc { path } => ipc::connect(self, path, cancel.clone()),
         };
