@@ -1,9 +1,10 @@
 //! `zmq_msg_t`: a frame (a [`Bytes`]) and its MORE flag, kept inside the
 //! caller's 64-byte opaque struct.
 
+use std::ffi::CString;
 use std::ffi::{c_char, c_void};
 use std::sync::mpsc;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
@@ -20,6 +21,46 @@ pub struct ZmqMsg {
 pub struct MsgRepr {
     pub data: Bytes,
     pub more: bool,
+    /// The connection's properties, for `zmq_msg_gets` (received frames only).
+    pub meta: Option<Arc<CMeta>>,
+}
+
+/// Connection metadata as C strings, made once per connection (not per
+/// message) and shared by every frame received over it.
+#[derive(Debug)]
+pub struct CMeta {
+    props: Vec<(String, CString)>,
+}
+
+impl CMeta {
+    /// Converts; a value with a NUL byte is cut there (C cannot see past it).
+    pub fn new(meta: &ferromq::Metadata) -> CMeta {
+        let props = meta
+            .iter()
+            .map(|(name, value)| {
+                let end = value.iter().position(|&b| b == 0).unwrap_or(value.len());
+                let value = CString::new(&value[..end]).expect("no NUL before end");
+                (name.to_owned(), value)
+            })
+            .collect();
+        CMeta { props }
+    }
+
+    /// A property by name, ignoring ASCII case (RFC 23); libzmq's deprecated
+    /// "Identity" spelling and "Routing-Id" name the same property.
+    fn get(&self, name: &str) -> Option<&CString> {
+        let find = |n: &str| {
+            self.props
+                .iter()
+                .find(|(p, _)| p.eq_ignore_ascii_case(n))
+                .map(|(_, v)| v)
+        };
+        find(name).or_else(|| match name {
+            n if n.eq_ignore_ascii_case("Routing-Id") => find("Identity"),
+            n if n.eq_ignore_ascii_case("Identity") => find("Routing-Id"),
+            _ => None,
+        })
+    }
 }
 
 const _: () = assert!(std::mem::size_of::<MsgRepr>() <= 64);
@@ -47,7 +88,16 @@ impl MsgRepr {
         }
         // SAFETY: `msg` points to 64 writable, 8-aligned bytes (zmq_msg_t);
         // its previous content is not a live message (libzmq's contract).
-        unsafe { std::ptr::write(msg as *mut MsgRepr, MsgRepr { data, more: false }) };
+        unsafe {
+            std::ptr::write(
+                msg as *mut MsgRepr,
+                MsgRepr {
+                    data,
+                    more: false,
+                    meta: None,
+                },
+            )
+        };
         0
     }
 }
@@ -167,6 +217,7 @@ pub extern "C" fn zmq_msg_close(msg: *mut ZmqMsg) -> i32 {
         // Leave an empty message behind: closing twice stays harmless.
         m.data = Bytes::new();
         m.more = false;
+        m.meta = None;
         0
     })
 }
@@ -182,6 +233,7 @@ pub extern "C" fn zmq_msg_move(dest: *mut ZmqMsg, src: *mut ZmqMsg) -> i32 {
         }
         d.data = std::mem::take(&mut s.data);
         d.more = std::mem::take(&mut s.more);
+        d.meta = s.meta.take();
         0
     })
 }
@@ -194,6 +246,7 @@ pub extern "C" fn zmq_msg_copy(dest: *mut ZmqMsg, src: *mut ZmqMsg) -> i32 {
         };
         d.data = s.data.clone();
         d.more = s.more;
+        d.meta = s.meta.clone();
         0
     })
 }
@@ -243,7 +296,18 @@ pub extern "C" fn zmq_msg_set(_msg: *mut ZmqMsg, _property: i32, _value: i32) ->
 }
 
 #[no_mangle]
-pub extern "C" fn zmq_msg_gets(_msg: *const ZmqMsg, _property: *const c_char) -> *const c_char {
-    // Per-message metadata (Socket-Type, Peer-Address, ...) is not kept yet.
-    fail(libc::EINVAL, std::ptr::null())
+pub extern "C" fn zmq_msg_gets(msg: *const ZmqMsg, property: *const c_char) -> *const c_char {
+    guard(std::ptr::null(), || {
+        let Some(m) = MsgRepr::get(msg as *mut ZmqMsg) else {
+            return std::ptr::null();
+        };
+        let Some(name) = crate::socket::c_str(property) else {
+            return std::ptr::null();
+        };
+        // The string lives as long as the message holds its metadata.
+        match m.meta.as_ref().and_then(|meta| meta.get(name)) {
+            Some(v) => v.as_ptr(),
+            None => fail(libc::EINVAL, std::ptr::null()),
+        }
+    })
 }

@@ -19,7 +19,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::ctx::Ctx;
 use crate::errno::{self, fail};
 use crate::guard;
-use crate::msg::{MsgRepr, ZmqMsg};
+use crate::msg::{CMeta, MsgRepr, ZmqMsg};
 
 /// Send/receive flags.
 pub const ZMQ_DONTWAIT: i32 = 1;
@@ -35,6 +35,9 @@ pub struct Sock {
     sending: Mutex<Message>,
     /// Frames of a received message not yet handed out.
     receiving: Mutex<VecDeque<Bytes>>,
+    /// The metadata of the message being handed out, and the connection
+    /// metadata it was made from (converted again only when that changes).
+    receiving_meta: Mutex<Option<(Arc<ferromq::Metadata>, Arc<CMeta>)>>,
 }
 
 // SAFETY: `ctx` outlives every socket (zmq_ctx_term waits for all to close)
@@ -171,12 +174,14 @@ impl Sock {
         r.map(|()| len)
     }
 
-    /// Receives one frame and whether more follow.
-    pub fn recv_frame(&self, flags: i32) -> Result<(Bytes, bool), i32> {
+    /// Receives one frame, whether more follow, and the metadata of the
+    /// connection it came over.
+    pub fn recv_frame(&self, flags: i32) -> Result<(Bytes, bool, Option<Arc<CMeta>>), i32> {
         {
             let mut q = self.receiving.lock();
             if let Some(f) = q.pop_front() {
-                return Ok((f, !q.is_empty()));
+                let meta = self.receiving_meta.lock().as_ref().map(|(_, c)| c.clone());
+                return Ok((f, !q.is_empty(), meta));
             }
         }
         let timeout = if flags & ZMQ_DONTWAIT != 0 {
@@ -187,11 +192,20 @@ impl Sock {
         let msg = self.wait(timeout, || {
             self.sock.try_recv().map_err(|e| errno::code(&e))
         })?;
+        let meta = {
+            let mut cur = self.receiving_meta.lock();
+            match (msg.metadata_arc(), cur.as_ref()) {
+                (None, _) => *cur = None,
+                (Some(m), Some((seen, _))) if Arc::ptr_eq(m, seen) => {}
+                (Some(m), _) => *cur = Some((m.clone(), Arc::new(CMeta::new(m)))),
+            }
+            cur.as_ref().map(|(_, c)| c.clone())
+        };
         let mut frames = msg.into_iter();
         let first = frames.next().unwrap_or_default();
         let mut q = self.receiving.lock();
         q.extend(frames);
-        Ok((first, !q.is_empty()))
+        Ok((first, !q.is_empty(), meta))
     }
 }
 
@@ -245,6 +259,7 @@ pub extern "C" fn zmq_socket(context: *mut c_void, kind: i32) -> *mut c_void {
             kind,
             sending: Mutex::new(Message::new()),
             receiving: Mutex::new(VecDeque::new()),
+            receiving_meta: Mutex::new(None),
         });
         let ptr = Arc::as_ptr(&handle) as *mut c_void;
         live().write().insert(ptr as usize, handle);
@@ -352,7 +367,7 @@ pub extern "C" fn zmq_recv(s: *mut c_void, buf: *mut c_void, len: usize, flags: 
         }
         let Some(sock) = Sock::get(s) else { return -1 };
         match sock.recv_frame(flags) {
-            Ok((frame, _)) => {
+            Ok((frame, _, _)) => {
                 let n = frame.len().min(len);
                 if n > 0 {
                     // SAFETY: the caller passes `len` writable bytes; n <= len.
@@ -379,6 +394,7 @@ pub extern "C" fn zmq_msg_send(msg: *mut ZmqMsg, s: *mut c_void, flags: i32) -> 
                 // Sent: the message is now empty, as after libzmq's send.
                 m.data = Bytes::new();
                 m.more = false;
+                m.meta = None;
                 n.min(i32::MAX as usize) as i32
             }
             Err(e) => fail(e, -1),
@@ -394,10 +410,11 @@ pub extern "C" fn zmq_msg_recv(msg: *mut ZmqMsg, s: *mut c_void, flags: i32) -> 
             return -1;
         };
         match sock.recv_frame(flags) {
-            Ok((frame, more)) => {
+            Ok((frame, more, meta)) => {
                 let n = frame.len();
                 m.data = frame;
                 m.more = more;
+                m.meta = meta;
                 n.min(i32::MAX as usize) as i32
             }
             Err(e) => fail(e, -1),
@@ -470,7 +487,7 @@ pub extern "C" fn zmq_recviov(
         let mut n = 0;
         let mut total = 0usize;
         while n < cap {
-            let (frame, more) = match sock.recv_frame(if n == 0 { flags } else { 0 }) {
+            let (frame, more, _) = match sock.recv_frame(if n == 0 { flags } else { 0 }) {
                 Ok(f) => f,
                 Err(e) => return fail(e, -1),
             };

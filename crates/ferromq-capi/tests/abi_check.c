@@ -57,6 +57,14 @@ int main (void)
     CHECK (zmq_msg_init (&msg) == 0);
     CHECK (zmq_msg_recv (&msg, rep, 0) == 9);
     CHECK (memcmp (zmq_msg_data (&msg), "zero-copy", 9) == 0 && zmq_msg_more (&msg));
+    /* Per-message metadata, as libzmq's zmq_msg_gets reports it. */
+    CHECK (strcmp (zmq_msg_gets (&msg, "Socket-Type"), "REQ") == 0);
+    CHECK (strcmp (zmq_msg_gets (&msg, "Peer-Address"), "127.0.0.1") == 0);
+    CHECK (zmq_msg_gets (&msg, "No-Such-Property") == NULL && zmq_errno () == EINVAL);
+    zmq_msg_t copy;
+    CHECK (zmq_msg_init (&copy) == 0 && zmq_msg_copy (&copy, &msg) == 0);
+    CHECK (strcmp (zmq_msg_gets (&copy, "Socket-Type"), "REQ") == 0);
+    CHECK (zmq_msg_close (&copy) == 0);
     int more; size_t more_len = sizeof more;
     CHECK (zmq_getsockopt (rep, ZMQ_RCVMORE, &more, &more_len) == 0 && more == 1);
     char buf[2];

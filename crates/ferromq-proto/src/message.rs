@@ -1,7 +1,11 @@
 //! Multipart messages.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use smallvec::SmallVec;
+
+use crate::wire::metadata::Metadata;
 
 /// Frames kept inline before a message spills to the heap: enough for
 /// `[routing id][empty delimiter][body]`, the largest common envelope.
@@ -22,9 +26,27 @@ const INLINE_FRAMES: usize = 3;
 /// assert_eq!(m.len(), 2);
 /// assert_eq!(&m[1][..], &[0, 1, 2]);
 /// ```
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
+///
+/// A received message may carry the metadata of the connection it came
+/// over ([`metadata`](Self::metadata)); it takes no part in comparisons.
+#[derive(Clone, Default)]
 pub struct Message {
     frames: SmallVec<[Bytes; INLINE_FRAMES]>,
+    meta: Option<Arc<Metadata>>,
+}
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Self) -> bool {
+        self.frames == other.frames
+    }
+}
+
+impl Eq for Message {}
+
+impl std::hash::Hash for Message {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.frames.hash(state);
+    }
 }
 
 impl Message {
@@ -52,11 +74,34 @@ impl Message {
         }
     }
 
-    /// Removes the first `n` frames and returns them as a message.
+    /// Removes the first `n` frames and returns them as a message (with
+    /// the same metadata).
     pub fn split_front(&mut self, n: usize) -> Message {
         let n = n.min(self.frames.len());
         let head = self.frames.drain(..n).collect();
-        Message { frames: head }
+        Message {
+            frames: head,
+            meta: self.meta.clone(),
+        }
+    }
+
+    /// The properties of the connection this message arrived on: the
+    /// peer's handshake metadata (`Socket-Type`, `Identity`, application
+    /// `X-` properties) and what the transport knows (`Peer-Address` for
+    /// tcp; `Peer-Uid`, `Peer-Gid`, `Peer-Pid` for ipc). `None` for a
+    /// message built locally or received over inproc.
+    pub fn metadata(&self) -> Option<&Metadata> {
+        self.meta.as_deref()
+    }
+
+    /// A shared handle to the metadata (see [`metadata`](Self::metadata)).
+    pub fn metadata_arc(&self) -> Option<&Arc<Metadata>> {
+        self.meta.as_ref()
+    }
+
+    /// Attaches (or, with `None`, removes) connection metadata.
+    pub fn set_metadata(&mut self, meta: Option<Arc<Metadata>>) {
+        self.meta = meta;
     }
 
     /// Number of frames.
@@ -128,6 +173,7 @@ impl<F: Into<Bytes>> FromIterator<F> for Message {
     fn from_iter<I: IntoIterator<Item = F>>(iter: I) -> Self {
         Message {
             frames: iter.into_iter().map(Into::into).collect(),
+            meta: None,
         }
     }
 }
@@ -149,6 +195,7 @@ impl From<Vec<Bytes>> for Message {
     fn from(v: Vec<Bytes>) -> Self {
         Message {
             frames: SmallVec::from_vec(v),
+            meta: None,
         }
     }
 }

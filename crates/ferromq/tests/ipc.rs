@@ -131,11 +131,20 @@ fn interop_with_libzmq_over_ipc_both_directions() {
             c
         };
         req.send(["over", "ipc"]).unwrap();
+        let reply = req.recv().unwrap();
         assert_eq!(
-            req.recv().unwrap(),
+            reply,
             Message::from(["over", "ipc"]),
             "{ep} ours_binds={ours_binds}"
         );
+        // The peer's credentials come with what it sent: the python child
+        // process, run by our user.
+        let meta = reply.metadata().expect("ipc metadata");
+        let prop = |name: &str| String::from_utf8(meta.get(name).unwrap().to_vec()).unwrap();
+        assert_eq!(prop("Peer-Pid"), child.id().to_string(), "{ep}");
+        let uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap());
+        assert_eq!(prop("Peer-Uid"), uid.to_string(), "{ep}");
+        assert_eq!(prop("Socket-Type"), "REP", "{ep}");
         assert!(child.wait().unwrap().success());
     }
 }

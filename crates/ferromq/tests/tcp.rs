@@ -177,3 +177,27 @@ fn one_router_on_tcp_ipc_and_inproc() {
         assert_eq!(d.recv().unwrap(), Message::from(format!("reply to {name}")));
     }
 }
+
+#[test]
+fn received_messages_carry_connection_metadata() {
+    let ctx = Context::new();
+    let router = sock(&ctx, SocketType::Router);
+    router.bind("tcp://127.0.0.1:*").unwrap();
+    let dealer = sock(&ctx, SocketType::Dealer);
+    dealer.set_routing_id("meta-dealer").unwrap();
+    dealer
+        .connect(&format!(
+            "tcp://127.0.0.7:0;{}",
+            &router.last_endpoint()[6..]
+        ))
+        .unwrap();
+    dealer.send("hi").unwrap();
+    let m = router.recv().unwrap();
+    let meta = m.metadata().expect("a tcp message has metadata");
+    assert_eq!(&meta.get("Socket-Type").unwrap()[..], b"DEALER");
+    assert_eq!(&meta.get("Identity").unwrap()[..], b"meta-dealer");
+    // Where the peer connected from, as libzmq's Peer-Address.
+    assert_eq!(&meta.get("peer-address").unwrap()[..], b"127.0.0.7");
+    // A message made locally has none.
+    assert!(Message::from("local").metadata().is_none());
+}

@@ -19,6 +19,7 @@ use ferromq_proto::connection::{Config, PeerInfo};
 use ferromq_proto::routing::{
     split_envelope, FairQueue, LoadBalancer, PeerId, ReqState, RoutingIds, SubscriptionTrie,
 };
+use ferromq_proto::wire::metadata::Metadata;
 use ferromq_proto::{Message, SocketType};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -47,6 +48,9 @@ pub(crate) struct Peer {
     pub(crate) driver: Arc<Notify>,
     /// An inproc peer: where its messages go, moved by the sender itself.
     pub(crate) link: Option<Arc<InprocLink>>,
+    /// The metadata of its current (or last) connection, given to every
+    /// message received from it.
+    meta: Option<Arc<Metadata>>,
 }
 
 impl Peer {
@@ -62,6 +66,7 @@ impl Peer {
             routing_id: Bytes::new(),
             driver,
             link: None,
+            meta: None,
         }
     }
 
@@ -352,7 +357,13 @@ impl SocketCore {
 
     /// A connection finished its handshake. Returns the peer it feeds, or
     /// `None` if the socket refuses it (second PAIR peer, duplicate routing id).
-    pub fn attach(&self, slot: Slot, info: &PeerInfo, driver: &Arc<Notify>) -> Option<PeerId> {
+    pub fn attach(
+        &self,
+        slot: Slot,
+        info: &PeerInfo,
+        driver: &Arc<Notify>,
+        meta: Option<Arc<Metadata>>,
+    ) -> Option<PeerId> {
         // A closing socket still takes connections for the peers it has
         // messages queued for (linger), but no new peers.
         if self.is_closed() && matches!(slot, Slot::New) {
@@ -397,6 +408,7 @@ impl SocketCore {
         let p = st.peers.get_mut(&id)?;
         p.connected = true;
         p.superseded = false;
+        p.meta = meta;
         match self.kind {
             SocketType::Pub | SocketType::XPub => {
                 if let Some(w) = welcome {
@@ -842,6 +854,8 @@ impl SocketCore {
                 wake_driver = Some(p.driver.clone());
             }
             let routing_id = p.routing_id.clone();
+            let mut msg = msg;
+            msg.set_metadata(p.meta.clone());
             if p.gone && p.inbox.is_empty() {
                 st.peers.remove(&id);
             }

@@ -151,7 +151,11 @@ async fn pump<S: Stream>(
                     let open = read_input(stream, conn, &mut rbuf)?;
                     while let Some(ev) = conn.poll_event() {
                         match ev {
-                            Event::Handshaken(info) => match core.attach(slot, &info, driver) {
+                            Event::Handshaken(info) => match core.attach(slot, &info, driver, {
+                                let mut meta = info.metadata.clone();
+                                stream.peer_properties(&mut meta);
+                                Some(Arc::new(meta))
+                            }) {
                                 Some(id) => *peer = Some(id),
                                 None => return Ok(Exit::Lost),
                             },

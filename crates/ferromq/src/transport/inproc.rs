@@ -208,13 +208,13 @@ fn start_pipe(binder: Arc<SocketCore>, bind_cancel: CancellationToken, name: Str
         return;
     }
     let bnotify = Arc::new(Notify::new());
-    let Some(bpeer) = binder.attach(Slot::New, &info(&conn), &bnotify) else {
+    let Some(bpeer) = binder.attach(Slot::New, &info(&conn), &bnotify, None) else {
         // Refused (a second PAIR peer): wait for another binding.
         let mut reg = conn.shared.inproc.lock();
         reg.pending.entry(name).or_default().push(p);
         return;
     };
-    let Some(cpeer) = conn.attach(Slot::Existing(p.peer), &info(&binder), &p.notify) else {
+    let Some(cpeer) = conn.attach(Slot::Existing(p.peer), &info(&binder), &p.notify, None) else {
         binder.detach(bpeer, true);
         return;
     };

@@ -31,6 +31,16 @@ impl Stream for UnixStream {
     fn shutdown_write(&self) {
         let _ = socket2::SockRef::from(self).shutdown(std::net::Shutdown::Write);
     }
+    fn peer_properties(&self, meta: &mut ferromq_proto::wire::metadata::Metadata) {
+        // The peer process's credentials (SO_PEERCRED), as of its connect.
+        if let Ok(cred) = self.peer_cred() {
+            meta.insert("Peer-Uid", cred.uid().to_string());
+            meta.insert("Peer-Gid", cred.gid().to_string());
+            if let Some(pid) = cred.pid() {
+                meta.insert("Peer-Pid", pid.to_string());
+            }
+        }
+    }
 }
 
 /// Where an ipc endpoint lives.

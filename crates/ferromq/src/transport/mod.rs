@@ -19,6 +19,8 @@ pub(crate) trait Stream: Send + Sync + 'static {
     fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize>;
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
     fn shutdown_write(&self);
+    /// What the transport knows of the peer, as metadata properties.
+    fn peer_properties(&self, meta: &mut ferromq_proto::wire::metadata::Metadata);
 }
 
 impl Stream for tokio::net::TcpStream {
@@ -33,5 +35,11 @@ impl Stream for tokio::net::TcpStream {
     }
     fn shutdown_write(&self) {
         let _ = socket2::SockRef::from(self).shutdown(std::net::Shutdown::Write);
+    }
+    fn peer_properties(&self, meta: &mut ferromq_proto::wire::metadata::Metadata) {
+        // libzmq's "Peer-Address": the peer's IP, without the port.
+        if let Ok(addr) = self.peer_addr() {
+            meta.insert("Peer-Address", addr.ip().to_string());
+        }
     }
 }
