@@ -32,13 +32,42 @@ pub struct Setup {
     pub kind: Kind,
     /// SNDHWM and RCVHWM (`None`: the library's default, 1000; 0: unlimited).
     pub hwm: Option<i32>,
+    /// Where to bind.
+    pub transport: Transport,
 }
 
-impl From<Kind> for Setup {
-    fn from(kind: Kind) -> Setup {
-        Setup { kind, hwm: None }
+/// The transports the scenarios run over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Transport {
+    /// tcp on 127.0.0.1, sides in two processes.
+    Tcp,
+    /// ipc (Unix domain sockets), sides in two processes.
+    Ipc,
+    /// inproc, sides in two threads of one process sharing a context.
+    Inproc,
+}
+
+impl Transport {
+    /// The endpoint a binder binds (the OS picks tcp ports and ipc paths).
+    pub fn bind_endpoint(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp://127.0.0.1:*",
+            Transport::Ipc => "ipc://*",
+            Transport::Inproc => "inproc://ferromq-bench",
+        }
     }
 }
+
+/// The one context both inproc sides of a process share.
+fn shared<T: Send + Sync + 'static>(
+    cell: &'static std::sync::OnceLock<T>,
+    make: impl FnOnce() -> T,
+) -> &'static T {
+    cell.get_or_init(make)
+}
+
+static FERROMQ_INPROC: std::sync::OnceLock<ferromq::Context> = std::sync::OnceLock::new();
+static LIBZMQ_INPROC: std::sync::OnceLock<zmq::Context> = std::sync::OnceLock::new();
 
 /// One socket of a backend over tcp on loopback.
 ///
@@ -82,15 +111,19 @@ macro_rules! ferromq_backend {
     ($(#[$doc:meta])* $name:ident, $sock:ty, $make:ident $(, $aw:tt)?) => {
         $(#[$doc])*
         pub struct $name {
-            ctx: ferromq::Context,
+            /// `None` for inproc: the process's shared context.
+            ctx: Option<ferromq::Context>,
             sock: $sock,
             last: Bytes,
         }
 
         impl $name {
             fn open(setup: Setup) -> Result<Self> {
-                let ctx = ferromq::Context::new();
-                let sock = ctx.$make(socket_type(setup.kind))?;
+                let ctx = (setup.transport != Transport::Inproc).then(ferromq::Context::new);
+                let sock = ctx
+                    .as_ref()
+                    .unwrap_or_else(|| shared(&FERROMQ_INPROC, ferromq::Context::new))
+                    .$make(socket_type(setup.kind))?;
                 if let Some(hwm) = setup.hwm {
                     let hwm = usize::try_from(hwm)?;
                     sock.update_options(|o| {
@@ -110,7 +143,7 @@ macro_rules! ferromq_backend {
         impl Sock for $name {
             async fn bind(setup: Setup) -> Result<(Self, String)> {
                 let s = Self::open(setup)?;
-                s.sock.bind("tcp://127.0.0.1:*")?;
+                s.sock.bind(setup.transport.bind_endpoint())?;
                 let endpoint = s.sock.last_endpoint();
                 Ok((s, endpoint))
             }
@@ -148,7 +181,11 @@ macro_rules! ferromq_backend {
             async fn close(self) -> Result<()> {
                 let $name { ctx, sock, .. } = self;
                 sock.close();
-                ctx.term()?;
+                match ctx {
+                    Some(ctx) => ctx.term()?,
+                    // inproc: the peer thread reads to the last message.
+                    None => {}
+                }
                 Ok(())
             }
         }
@@ -173,14 +210,21 @@ ferromq_backend!(
 
 /// libzmq through the `zmq` crate (libzmq built from source by `zmq-sys`).
 pub struct Libzmq {
+    /// Shared with the other thread for inproc.
     ctx: zmq::Context,
+    inproc: bool,
     sock: zmq::Socket,
     msg: zmq::Message,
 }
 
 impl Libzmq {
     fn open(setup: Setup) -> Result<Self> {
-        let ctx = zmq::Context::new();
+        let inproc = setup.transport == Transport::Inproc;
+        let ctx = if inproc {
+            shared(&LIBZMQ_INPROC, zmq::Context::new).clone()
+        } else {
+            zmq::Context::new()
+        };
         let sock = ctx.socket(match setup.kind {
             Kind::Push => zmq::PUSH,
             Kind::Pull => zmq::PULL,
@@ -200,6 +244,7 @@ impl Libzmq {
         }
         Ok(Libzmq {
             ctx,
+            inproc,
             sock,
             msg: zmq::Message::new(),
         })
@@ -209,7 +254,7 @@ impl Libzmq {
 impl Sock for Libzmq {
     async fn bind(setup: Setup) -> Result<(Self, String)> {
         let s = Self::open(setup)?;
-        s.sock.bind("tcp://127.0.0.1:*")?;
+        s.sock.bind(setup.transport.bind_endpoint())?;
         let endpoint = s
             .sock
             .get_last_endpoint()?
@@ -243,8 +288,16 @@ impl Sock for Libzmq {
     }
 
     async fn close(self) -> Result<()> {
-        let Libzmq { mut ctx, sock, .. } = self;
+        let Libzmq {
+            mut ctx,
+            sock,
+            inproc,
+            ..
+        } = self;
         drop(sock); // linger is infinite: zmq_ctx_term waits for the flush
+        if inproc {
+            return Ok(()); // the other side still uses the context
+        }
         Ok(ctx.destroy()?)
     }
 }
@@ -297,6 +350,9 @@ impl RawTcp {
 
 impl Sock for RawTcp {
     async fn bind(setup: Setup) -> Result<(Self, String)> {
+        if setup.transport != Transport::Tcp {
+            return Err("the raw baseline is tcp only".into());
+        }
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let endpoint = format!("tcp://{}", listener.local_addr()?);
         Ok((Self::new(setup.kind, Some(listener), None)?, endpoint))

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use backend::{Ferromq, FerromqAsync, Libzmq, RawTcp, Result};
+use backend::{Ferromq, FerromqAsync, Libzmq, RawTcp, Result, Transport};
 use roles::{Job, Role};
 
 /// Benchmarks ferromq against libzmq and raw TCP (PUSH->PULL throughput,
@@ -59,6 +59,11 @@ enum Cmd {
         subs: u32,
         #[arg(long)]
         hwm: Option<i32>,
+        #[arg(long, default_value = "tcp")]
+        transport: Transport,
+        /// inproc: also play this many connecting roles, in threads.
+        #[arg(long)]
+        peer_role: Option<Role>,
     },
 }
 
@@ -164,6 +169,7 @@ struct Row {
     subs: u32,
     /// SNDHWM/RCVHWM of every socket (`None`: default).
     hwm: Option<i32>,
+    transport: Transport,
 }
 
 /// `n` bytes as (number, unit, short unit): 4096 -> (4, "KiB", "k").
@@ -179,18 +185,35 @@ impl Row {
     /// `thr-4k`: the name `--rows` takes.
     fn name(self) -> String {
         let (n, _, unit) = size_unit(self.size);
+        let transport = match self.transport {
+            Transport::Tcp => "",
+            Transport::Ipc => "-ipc",
+            Transport::Inproc => "-inproc",
+        };
         match self.scenario {
             Scenario::Pub => {
                 let hwm = self.hwm.map_or(String::new(), |h| format!("-hwm{h}"));
-                format!("pub{}-{n}{unit}{hwm}", self.subs)
+                format!("pub{}-{n}{unit}{hwm}{transport}", self.subs)
             }
-            _ => format!("{}-{n}{unit}", self.scenario.prefix()),
+            _ => format!("{}-{n}{unit}{transport}", self.scenario.prefix()),
         }
     }
 
     /// `PUSH->PULL 4 KiB`: the table's scenario column.
     fn label(self) -> String {
         let (n, unit, _) = size_unit(self.size);
+        let what = self.what();
+        match self.transport {
+            Transport::Tcp => what,
+            Transport::Ipc => format!("{what} ipc"),
+            Transport::Inproc => format!("{what} inproc"),
+        }
+        .replace("{n}", &n.to_string())
+        .replace("{unit}", unit)
+    }
+
+    fn what(self) -> String {
+        let (n, unit) = ("{n}", "{unit}");
         match self.scenario {
             Scenario::Thr => format!("PUSH->PULL {n} {unit}"),
             Scenario::Lat => format!("REQ<->REP {n} {unit}"),
@@ -228,16 +251,29 @@ fn select_rows(args: &RunArgs) -> Result<Vec<Row>> {
         size,
         subs: 1,
         hwm: None,
+        transport: Transport::Tcp,
     };
-    let thr = [16, 256, 4 << 10, 64 << 10, 1 << 20].map(|size| row(Scenario::Thr, size));
-    let lat = [16, 4 << 10].map(|size| row(Scenario::Lat, size));
-    let pubsub = [(1, None), (4, None), (1, Some(0)), (4, Some(0))].map(|(subs, hwm)| Row {
-        subs,
-        hwm,
-        ..row(Scenario::Pub, 64)
-    });
-    let all: Vec<Row> = thr.into_iter().chain(lat).chain(pubsub).collect();
-    let is = |r: &Row, w: &str| r.name() == w || r.scenario.prefix() == w;
+    let mut all = Vec::new();
+    for transport in [Transport::Tcp, Transport::Ipc, Transport::Inproc] {
+        let thr = [16, 256, 4 << 10, 64 << 10, 1 << 20].map(|size| row(Scenario::Thr, size));
+        let lat = [16, 4 << 10].map(|size| row(Scenario::Lat, size));
+        all.extend(thr.into_iter().chain(lat).map(|r| Row { transport, ..r }));
+    }
+    all.extend(
+        [(1, None), (4, None), (1, Some(0)), (4, Some(0))].map(|(subs, hwm)| Row {
+            subs,
+            hwm,
+            ..row(Scenario::Pub, 64)
+        }),
+    );
+    // By name, by scenario (thr, lat, pub: tcp) or by transport (ipc, inproc).
+    let is = |r: &Row, w: &str| {
+        r.name() == w
+            || (r.scenario.prefix() == w && r.transport == Transport::Tcp)
+            || (w == "tcp" && r.transport == Transport::Tcp)
+            || (w == "ipc" && r.transport == Transport::Ipc)
+            || (w == "inproc" && r.transport == Transport::Inproc)
+    };
     if let Some(w) = args.rows.iter().find(|w| !all.iter().any(|r| is(r, w))) {
         return Err(format!("unknown row {w:?}").into());
     }
@@ -301,6 +337,31 @@ impl Procs {
         job: &Job,
         tx: mpsc::Sender<String>,
     ) -> Result<()> {
+        self.spawn_with(exe, backend, role, None, job, tx)
+    }
+
+    /// One process playing `role` and, in threads, `job.subs` x `peer`.
+    fn spawn_inproc(
+        &mut self,
+        exe: &Path,
+        backend: Backend,
+        role: Role,
+        peer: Role,
+        job: &Job,
+        tx: mpsc::Sender<String>,
+    ) -> Result<()> {
+        self.spawn_with(exe, backend, role, Some(peer), job, tx)
+    }
+
+    fn spawn_with(
+        &mut self,
+        exe: &Path,
+        backend: Backend,
+        role: Role,
+        peer_role: Option<Role>,
+        job: &Job,
+        tx: mpsc::Sender<String>,
+    ) -> Result<()> {
         let mut cmd = Command::new(exe);
         cmd.args(["role", "--backend", &backend.name()])
             .args([
@@ -316,6 +377,16 @@ impl Procs {
         if let Some(ep) = &job.endpoint {
             cmd.args(["--endpoint", ep]);
         }
+        if let Some(peer) = peer_role {
+            cmd.args([
+                "--peer-role",
+                peer.to_possible_value().expect("named").get_name(),
+            ]);
+        }
+        cmd.args([
+            "--transport",
+            job.transport.to_possible_value().expect("named").get_name(),
+        ]);
         cmd.args(["--subs", &job.subs.to_string()]);
         if let Some(hwm) = job.hwm {
             cmd.args(["--hwm", &hwm.to_string()]);
@@ -394,9 +465,16 @@ fn run_once(
         endpoint: None,
         subs: row.subs,
         hwm: row.hwm,
+        transport: row.transport,
     };
     let (tx, rx) = mpsc::channel();
     let mut procs = Procs::default();
+    if row.transport == Transport::Inproc {
+        // Both sides in one process: the binder role plays the connectors too.
+        procs.spawn_inproc(exe, backend, binder, connector, &job, tx)?;
+        procs.wait(deadline, &what)?;
+        return sample(row, count, &what, rx.try_iter());
+    }
     procs.spawn(exe, backend, binder, &job, tx.clone())?;
     let endpoint = loop {
         if let Ok(line) = rx.recv_timeout(Duration::from_millis(10)) {
@@ -413,9 +491,13 @@ fn run_once(
     }
     drop(tx);
     procs.wait(deadline, &what)?;
+    sample(row, count, &what, rx.try_iter())
+}
+
+/// What the role processes of one run reported, as a sample.
+fn sample(row: Row, count: u64, what: &str, lines: impl Iterator<Item = String>) -> Result<Sample> {
     // One map per `result` line (one per subscriber in pub rows).
-    let results: Vec<HashMap<String, f64>> = rx
-        .try_iter()
+    let results: Vec<HashMap<String, f64>> = lines
         .filter_map(|line| line.strip_prefix("result ").map(str::to_owned))
         .map(|line| {
             line.split_whitespace()
@@ -467,9 +549,9 @@ fn run_once(
     })
 }
 
-/// Raw TCP has no publish/subscribe to compare with.
+/// The raw baseline is tcp point to point only.
 fn applies(backend: Backend, row: Row) -> bool {
-    !(backend == Backend::RawTcp && row.scenario == Scenario::Pub)
+    backend != Backend::RawTcp || (row.scenario != Scenario::Pub && row.transport == Transport::Tcp)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -553,8 +635,8 @@ fn run(args: &RunArgs) -> Result<()> {
     }
 
     println!(
-        "ferromq-bench: tcp over 127.0.0.1, each role in its own process; \
-         median of {rounds} interleaved round(s)"
+        "ferromq-bench: tcp over 127.0.0.1 and ipc with each role in its own process, \
+         inproc with both in one; median of {rounds} interleaved round(s)"
     );
     println!("machine: {}\n", machine());
     println!(
@@ -647,6 +729,29 @@ fn play(backend: Backend, job: &Job) -> Result<()> {
     }
 }
 
+/// Plays `job` and, when given, `job.subs` connecting `peer` roles in
+/// threads of this process (inproc: they share the context).
+fn play_all(backend: Backend, job: Job, peer: Option<Role>) -> Result<()> {
+    let Some(peer) = peer else {
+        return play(backend, &job);
+    };
+    let peer_job = Job {
+        role: peer,
+        endpoint: Some(job.transport.bind_endpoint().to_owned()),
+        ..job.clone()
+    };
+    std::thread::scope(|s| {
+        let peers: Vec<_> = (0..job.subs)
+            .map(|_| s.spawn(|| play(backend, &peer_job)))
+            .collect();
+        let mine = play(backend, &job);
+        for p in peers {
+            p.join().map_err(|_| "a peer thread panicked")??;
+        }
+        mine
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
@@ -660,18 +765,21 @@ fn main() -> ExitCode {
             endpoint,
             subs,
             hwm,
-        }) => play(
-            backend,
-            &Job {
+            transport,
+            peer_role,
+        }) => {
+            let job = Job {
                 role,
                 size,
                 count,
                 endpoint,
                 subs,
                 hwm,
-            },
-        )
-        .map_err(|e| format!("{} {role:?}: {e}", backend.name()).into()),
+                transport,
+            };
+            play_all(backend, job, peer_role)
+                .map_err(|e| format!("{} {role:?}: {e}", backend.name()).into())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
 
-use crate::backend::{Kind, Result, Setup, Sock};
+use crate::backend::{Kind, Result, Setup, Sock, Transport};
 
 /// One side of a scenario.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -46,6 +46,18 @@ pub struct Job {
     pub subs: u32,
     /// SNDHWM and RCVHWM (`None`: default).
     pub hwm: Option<i32>,
+    /// Where the messages travel.
+    pub transport: Transport,
+}
+
+impl Job {
+    fn setup(&self, kind: Kind) -> Setup {
+        Setup {
+            kind,
+            hwm: self.hwm,
+            transport: self.transport,
+        }
+    }
 }
 
 /// Untimed round trips before a latency measurement.
@@ -92,7 +104,7 @@ pub async fn run<S: Sock>(job: &Job) -> Result<()> {
     let mut buf = vec![0u8; job.size];
     match job.role {
         Role::ThrRecv => {
-            let (mut s, ep) = S::bind(Kind::Pull.into()).await?;
+            let (mut s, ep) = S::bind(job.setup(Kind::Pull)).await?;
             println!("endpoint {ep}");
             let mut start = None;
             for seq in 0..job.count {
@@ -104,7 +116,7 @@ pub async fn run<S: Sock>(job: &Job) -> Result<()> {
             println!("result elapsed_ns={}", elapsed.as_nanos());
         }
         Role::ThrSend => {
-            let mut s = S::connect(Kind::Push.into(), endpoint(job)?).await?;
+            let mut s = S::connect(job.setup(Kind::Push), endpoint(job)?).await?;
             for seq in 0..job.count {
                 stamp(&mut buf, seq);
                 s.send(&buf).await?;
@@ -112,7 +124,7 @@ pub async fn run<S: Sock>(job: &Job) -> Result<()> {
             s.close().await?;
         }
         Role::LatRep => {
-            let (mut s, ep) = S::bind(Kind::Rep.into()).await?;
+            let (mut s, ep) = S::bind(job.setup(Kind::Rep)).await?;
             println!("endpoint {ep}");
             for seq in 0..warmup(job.count) + job.count {
                 check(s.recv().await?, seq, job.size)?;
@@ -122,7 +134,7 @@ pub async fn run<S: Sock>(job: &Job) -> Result<()> {
             s.close().await?;
         }
         Role::LatReq => {
-            let mut s = S::connect(Kind::Req.into(), endpoint(job)?).await?;
+            let mut s = S::connect(job.setup(Kind::Req), endpoint(job)?).await?;
             let warm = warmup(job.count);
             let mut times = Vec::with_capacity(job.count as usize);
             for seq in 0..warm + job.count {
@@ -143,11 +155,7 @@ pub async fn run<S: Sock>(job: &Job) -> Result<()> {
             );
         }
         Role::PubSend => {
-            let setup = Setup {
-                kind: Kind::XPub,
-                hwm: job.hwm,
-            };
-            let (mut s, ep) = S::bind(setup).await?;
+            let (mut s, ep) = S::bind(job.setup(Kind::XPub)).await?;
             println!("endpoint {ep}");
             // A verbose XPUB passes up every subscription: once all are in,
             // no subscriber misses the start.
@@ -175,11 +183,7 @@ pub async fn run<S: Sock>(job: &Job) -> Result<()> {
             println!("result publish_ns={}", elapsed.as_nanos());
         }
         Role::SubRecv => {
-            let setup = Setup {
-                kind: Kind::Sub,
-                hwm: job.hwm,
-            };
-            let mut s = S::connect(setup, endpoint(job)?).await?;
+            let mut s = S::connect(job.setup(Kind::Sub), endpoint(job)?).await?;
             let (mut received, mut next) = (0u64, 0u64);
             let mut first_last: Option<(Instant, Instant)> = None;
             loop {

@@ -36,6 +36,9 @@ fn quick_run_reports_every_backend() {
         "PUSH->PULL 1 MiB",
         "REQ<->REP 4 KiB",
         "PUB->4 SUB 64 B, HWM 0",
+        "PUSH->PULL 16 B ipc",
+        "REQ<->REP 16 B inproc",
+        "PUSH->PULL 1 MiB inproc",
     ] {
         assert!(
             scenarios.contains(&scenario),
@@ -46,14 +49,18 @@ fn quick_run_reports_every_backend() {
         let mine: Vec<_> = rows.iter().filter(|r| r[3] == backend).collect();
         assert_eq!(
             mine.len(),
-            11,
+            25,
             "{backend}: want one row per scenario:\n{stdout}"
         );
-        // Raw TCP has no pub/sub: those rows say n/a.
+        // The raw baseline is tcp point to point: other rows say n/a.
+        let raw_only_tcp = |r: &Vec<&str>| {
+            backend == "raw-tcp"
+                && (r[1].starts_with("PUB") || r[1].ends_with("ipc") || r[1].ends_with("inproc"))
+        };
         assert!(
             mine.iter().all(|r| !r[4].contains("FAILED")
                 && (!r[4].is_empty() || !r[6].is_empty())
-                && (r[4] != "n/a" || (backend == "raw-tcp" && r[1].starts_with("PUB")))),
+                && (r[4] != "n/a" || raw_only_tcp(r))),
             "{backend}: a row without figures:\n{stdout}"
         );
         // At HWM 0 nothing may be lost.
