@@ -99,9 +99,28 @@ pub extern "C" fn zmq_curve_public(_public: *mut c_char, _secret: *const c_char)
 }
 
 #[no_mangle]
-pub extern "C" fn zmq_socket_monitor(_s: *mut c_void, _addr: *const c_char, _events: i32) -> i32 {
-    // Monitor events are not built yet.
-    fail(libc::ENOTSUP, -1)
+pub extern "C" fn zmq_socket_monitor(s: *mut c_void, addr: *const c_char, events: i32) -> i32 {
+    guard(-1, || {
+        let Some(sock) = crate::socket::Sock::get(s) else {
+            return -1;
+        };
+        // Version 1 events fit in 16 bits.
+        if (events as u32) >> 16 != 0 {
+            return fail(libc::EINVAL, -1);
+        }
+        let r = if addr.is_null() {
+            sock.sock.disable_monitor()
+        } else {
+            let Some(addr) = crate::socket::c_str(addr) else {
+                return -1;
+            };
+            sock.sock.monitor(addr, events as u32)
+        };
+        match r {
+            Ok(()) => 0,
+            Err(e) => fail(crate::errno::code(&e), -1),
+        }
+    })
 }
 
 fn run_proxy(

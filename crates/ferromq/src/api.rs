@@ -224,6 +224,20 @@ macro_rules! common_methods {
             self.h.core.state.lock().opts.xpub_verboser = on;
         }
 
+        /// Reports the socket's connection events (a mask of
+        /// [`monitor`](crate::monitor) constants, e.g. [`monitor::ALL`](crate::monitor::ALL))
+        /// as two-frame messages on a PAIR socket bound to `endpoint`, which
+        /// must be `inproc://`; connect a PAIR there to read them. Replaces
+        /// an earlier monitor. Like libzmq's `zmq_socket_monitor`.
+        pub fn monitor(&self, endpoint: &str, events: u32) -> Result<()> {
+            self.h.core.set_monitor(Some(endpoint), events)
+        }
+
+        /// Stops the monitor (sending `MONITOR_STOPPED` if it was asked for).
+        pub fn disable_monitor(&self) -> Result<()> {
+            self.h.core.set_monitor(None, 0)
+        }
+
         /// XPUB: do not apply subscriptions; pass each one up (duplicates
         /// too) and let the application apply it with
         /// [`subscribe`](Self::subscribe)/[`unsubscribe`](Self::unsubscribe)

@@ -68,6 +68,7 @@ mod api;
 mod context;
 pub mod endpoint;
 mod error;
+pub mod monitor;
 mod options;
 pub mod proxy;
 mod socket;

@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::Shared;
 use crate::error::{Error, SendError};
+use crate::monitor;
 use crate::options::Options;
 use crate::socket::readiness::{Readiness, ReadyFd};
 use crate::transport::inproc::{self, InprocLink};
@@ -148,6 +149,19 @@ pub(crate) struct SocketCore {
     /// Cancelled when the socket is closed: listeners stop, drivers start lingering.
     pub closing: CancellationToken,
     linger_deadline: Mutex<Option<Instant>>,
+    /// Events asked for by the monitor (0: none): checked before locking it.
+    monitor_mask: std::sync::atomic::AtomicU32,
+    /// The PAIR socket events go out on.
+    monitor: Mutex<Option<Arc<SocketCore>>>,
+}
+
+impl Drop for SocketCore {
+    /// The socket is gone for good (closed, flushed, every connection
+    /// ended): its monitor stops last, as in libzmq.
+    fn drop(&mut self) {
+        let mut mon = self.monitor.lock();
+        self.stop_monitor(&mut mon);
+    }
 }
 
 fn seed() -> u32 {
@@ -186,6 +200,8 @@ impl SocketCore {
             ready_fd: OnceLock::new(),
             closing: CancellationToken::new(),
             linger_deadline: Mutex::new(None),
+            monitor_mask: std::sync::atomic::AtomicU32::new(0),
+            monitor: Mutex::new(None),
         });
         core.shared.register(&core);
         core
@@ -193,6 +209,73 @@ impl SocketCore {
 
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// Starts reporting `events` on a PAIR socket bound to `endpoint`
+    /// (`inproc://` only, as libzmq), replacing any earlier monitor; `None`
+    /// stops monitoring. Stopping sends [`monitor::MONITOR_STOPPED`] if asked for.
+    pub fn set_monitor(&self, endpoint: Option<&str>, events: u32) -> Result<(), Error> {
+        if self.terminated.load(Ordering::Acquire) {
+            return Err(Error::Terminated);
+        }
+        let mut mon = self.monitor.lock();
+        let Some(endpoint) = endpoint else {
+            self.stop_monitor(&mut mon);
+            return Ok(());
+        };
+        match crate::endpoint::Endpoint::parse_bind(endpoint)? {
+            crate::endpoint::Endpoint::Inproc { .. } => {}
+            _ => {
+                return Err(Error::Endpoint(
+                    crate::endpoint::EndpointError::UnknownTransport(
+                        endpoint.split("://").next().unwrap_or("").to_string(),
+                    ),
+                ))
+            }
+        }
+        self.stop_monitor(&mut mon);
+        let pair = SocketCore::new(SocketType::Pair, self.shared.clone());
+        // Never hold up the context's termination for events.
+        pair.state.lock().opts.linger = Some(Duration::ZERO);
+        if let Err(e) = pair.bind(endpoint) {
+            pair.close();
+            return Err(e);
+        }
+        *mon = Some(pair);
+        self.monitor_mask.store(events & 0xFFFF, Ordering::Release);
+        Ok(())
+    }
+
+    fn stop_monitor(&self, mon: &mut Option<Arc<SocketCore>>) {
+        let mask = self.monitor_mask.swap(0, Ordering::AcqRel);
+        if let Some(pair) = mon.take() {
+            if mask & u32::from(monitor::MONITOR_STOPPED) != 0 {
+                let ev = monitor::Event {
+                    event: monitor::MONITOR_STOPPED,
+                    value: 0,
+                    endpoint: String::new(),
+                };
+                let _ = pair.try_send(ev.to_message());
+            }
+            pair.close();
+        }
+    }
+
+    /// Reports an event to the monitor, if one asked for it. Never blocks:
+    /// an event the monitor's reader has no room for is dropped.
+    pub(crate) fn event(&self, event: u16, value: u32, endpoint: &str) {
+        if self.monitor_mask.load(Ordering::Acquire) & u32::from(event) == 0 {
+            return;
+        }
+        let mon = self.monitor.lock();
+        if let Some(pair) = mon.as_ref() {
+            let ev = monitor::Event {
+                event,
+                value,
+                endpoint: endpoint.to_string(),
+            };
+            let _ = pair.try_send(ev.to_message());
+        }
     }
 
     /// Closed, or its context shut down: application calls fail.

@@ -16,10 +16,18 @@ impl SocketCore {
         }
         let ep = Endpoint::parse_bind(endpoint)?;
         let cancel = CancellationToken::new();
-        let resolved = match &ep {
-            Endpoint::Tcp { host, port, .. } => tcp::bind(self, host, *port, cancel.clone())?,
-            Endpoint::Inproc { name } => inproc::bind(self, name, cancel.clone())?,
-            Endpoint::Ipc { path } => ipc::bind(self, path, cancel.clone())?,
+        let bound = match &ep {
+            Endpoint::Tcp { host, port, .. } => tcp::bind(self, host, *port, cancel.clone()),
+            Endpoint::Inproc { name } => inproc::bind(self, name, cancel.clone()),
+            Endpoint::Ipc { path } => ipc::bind(self, path, cancel.clone()),
+        };
+        let resolved = match bound {
+            Ok(r) => r,
+            Err(e) => {
+                let errno = e.raw_os_error().unwrap_or(0) as u32;
+                self.event(crate::monitor::BIND_FAILED, errno, endpoint);
+                return Err(e.into());
+            }
         };
         let mut st = self.state.lock();
         st.last_endpoint = resolved.clone();
@@ -40,11 +48,16 @@ impl SocketCore {
         let ep = Endpoint::parse_connect(endpoint)?;
         let cancel = CancellationToken::new();
         let peer = match &ep {
-            Endpoint::Tcp { host, port, source } => {
-                tcp::connect(self, host.clone(), *port, source.clone(), cancel.clone())
-            }
+            Endpoint::Tcp { host, port, source } => tcp::connect(
+                self,
+                host.clone(),
+                *port,
+                source.clone(),
+                cancel.clone(),
+                endpoint.into(),
+            ),
             Endpoint::Inproc { name } => inproc::connect(self, name, cancel.clone()),
-            Endpoint::Ipc { path } => ipc::connect(self, path, cancel.clone()),
+            Endpoint::Ipc { path } => ipc::connect(self, path, cancel.clone(), endpoint.into()),
         };
         let mut st = self.state.lock();
         st.last_endpoint = endpoint.to_string();

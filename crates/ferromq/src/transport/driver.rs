@@ -11,7 +11,11 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::Stream;
+use crate::monitor;
 use crate::socket::core::{Slot, SocketCore};
+
+/// Linux's errno for a connect under way, the value of CONNECT_DELAYED.
+const EINPROGRESS: u32 = 115;
 use crate::socket::pubsub::{as_subscription, subscription_message};
 
 /// Bytes batched into the connection's write buffer before writing.
@@ -36,18 +40,44 @@ pub(crate) enum Exit {
 
 /// Runs one connection until it ends. `driver` is the notification the core
 /// uses to wake this task (shared across reconnections of a connect peer).
+/// `endpoint` names the connection in monitor events (the bound endpoint
+/// for an accepted one, the connect endpoint otherwise).
 pub(crate) async fn run<S: Stream>(
     core: Arc<SocketCore>,
     stream: S,
     slot: Slot,
     driver: Arc<Notify>,
     cancel: CancellationToken,
+    endpoint: Arc<str>,
 ) -> Exit {
     let mut conn = Connection::new(core.connection_config(), Instant::now());
     let mut peer = None;
-    let r = pump(&core, &stream, &mut conn, slot, &driver, &cancel, &mut peer).await;
+    let r = pump(
+        &core, &stream, &mut conn, slot, &driver, &cancel, &mut peer, &endpoint,
+    )
+    .await;
     if let Err(e) = &r {
         tracing::debug!(socket = %core.kind, error = %e, "connection closed");
+        if peer.is_none() {
+            let protocol = e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<ferromq_proto::ConnectionError>());
+            match protocol {
+                Some(pe) => core.event(
+                    monitor::HANDSHAKE_FAILED_PROTOCOL,
+                    monitor::protocol_error_code(pe),
+                    &endpoint,
+                ),
+                None => core.event(
+                    monitor::HANDSHAKE_FAILED_NO_DETAIL,
+                    e.raw_os_error().unwrap_or(0) as u32,
+                    &endpoint,
+                ),
+            }
+        }
+    }
+    if !matches!(r, Ok(Exit::Done)) {
+        core.event(monitor::DISCONNECTED, stream.fd() as u32, &endpoint);
     }
     if let Some(id) = peer {
         // Accepted peers go with their connection; connect peers wait for the next one.
@@ -59,6 +89,7 @@ pub(crate) async fn run<S: Stream>(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn pump<S: Stream>(
     core: &Arc<SocketCore>,
     stream: &S,
@@ -67,6 +98,7 @@ async fn pump<S: Stream>(
     driver: &Arc<Notify>,
     cancel: &CancellationToken,
     peer: &mut Option<u64>,
+    endpoint: &str,
 ) -> io::Result<Exit> {
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut batch: Vec<Message> = Vec::new();
@@ -156,7 +188,10 @@ async fn pump<S: Stream>(
                                 stream.peer_properties(&mut meta);
                                 Some(Arc::new(meta))
                             }) {
-                                Some(id) => *peer = Some(id),
+                                Some(id) => {
+                                    *peer = Some(id);
+                                    core.event(monitor::HANDSHAKE_SUCCEEDED, 0, endpoint);
+                                }
                                 None => return Ok(Exit::Lost),
                             },
                             Event::Message(m) => batch.push(m),
@@ -240,11 +275,17 @@ fn write_some<S: Stream>(stream: &S, conn: &mut Connection) -> io::Result<()> {
 /// the connection until it ends, waits (with exponential backoff up to
 /// `reconnect_ivl_max`), and tries again, until the endpoint is cancelled
 /// or the socket closes with nothing left to flush. Shared by tcp and ipc.
+///
+/// Monitor events: CONNECT_DELAYED before each attempt when `delayed` (tcp
+/// connects are asynchronous; ipc ones are not), CONNECTED on success,
+/// CONNECT_RETRIED with the wait before the next attempt.
 pub(crate) async fn keep_connected<S, F, Fut>(
     core: Arc<SocketCore>,
     peer: u64,
     notify: Arc<Notify>,
     cancel: CancellationToken,
+    endpoint: Arc<str>,
+    delayed: bool,
     open: F,
 ) where
     S: Stream,
@@ -264,18 +305,23 @@ pub(crate) async fn keep_connected<S, F, Fut>(
             core.shared.note_unflushed();
             break;
         }
+        if delayed {
+            core.event(monitor::CONNECT_DELAYED, EINPROGRESS, &endpoint);
+        }
         let attempt = tokio::select! {
             _ = cancel.cancelled() => break,
             r = open() => r,
         };
         if let Ok(stream) = attempt {
             backoff = ivl.unwrap_or(backoff);
+            core.event(monitor::CONNECTED, stream.fd() as u32, &endpoint);
             if let Exit::Done = run(
                 core.clone(),
                 stream,
                 Slot::Existing(peer),
                 notify.clone(),
                 cancel.clone(),
+                endpoint.clone(),
             )
             .await
             {
@@ -285,6 +331,11 @@ pub(crate) async fn keep_connected<S, F, Fut>(
         if ivl.is_none() {
             break;
         }
+        core.event(
+            monitor::CONNECT_RETRIED,
+            backoff.as_millis().min(u128::from(u32::MAX)) as u32,
+            &endpoint,
+        );
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = tokio::time::sleep(backoff) => {}

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::driver;
 use super::Stream;
+use crate::monitor;
 use crate::socket::core::{Slot, SocketCore};
 
 impl Stream for UnixStream {
@@ -30,6 +31,9 @@ impl Stream for UnixStream {
     }
     fn shutdown_write(&self) {
         let _ = socket2::SockRef::from(self).shutdown(std::net::Shutdown::Write);
+    }
+    fn fd(&self) -> i32 {
+        std::os::fd::AsRawFd::as_raw_fd(self)
     }
     fn peer_properties(&self, meta: &mut ferromq_proto::wire::metadata::Metadata) {
         // The peer process's credentials (SO_PEERCRED), as of its connect.
@@ -105,6 +109,10 @@ pub(crate) fn bind(
         let _enter = core.shared.handle.enter();
         UnixListener::from_std(std_listener)?
     };
+    let resolved = format!("ipc://{shown}");
+    let endpoint: Arc<str> = resolved.as_str().into();
+    let listen_fd = std::os::fd::AsRawFd::as_raw_fd(&listener) as u32;
+    core.event(monitor::LISTENING, listen_fd, &endpoint);
     let c = core.clone();
     core.shared.spawn(async move {
         loop {
@@ -119,18 +127,30 @@ pub(crate) fn bind(
                         .lock()
                         .opts
                         .apply_to_stream(socket2::SockRef::from(&stream), false);
-                    let (c2, cancel2) = (c.clone(), cancel.clone());
+                    c.event(
+                        monitor::ACCEPTED,
+                        super::Stream::fd(&stream) as u32,
+                        &endpoint,
+                    );
+                    let (c2, cancel2, ep) = (c.clone(), cancel.clone(), endpoint.clone());
                     c.shared.spawn(async move {
-                        driver::run(c2, stream, Slot::New, Arc::new(Notify::new()), cancel2).await;
+                        driver::run(c2, stream, Slot::New, Arc::new(Notify::new()), cancel2, ep)
+                            .await;
                     });
                 }
                 Err(e) => {
+                    c.event(
+                        monitor::ACCEPT_FAILED,
+                        e.raw_os_error().unwrap_or(0) as u32,
+                        &endpoint,
+                    );
                     tracing::warn!(error = %e, "ipc accept failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
         }
         drop(listener);
+        c.event(monitor::CLOSED, listen_fd, &endpoint);
         if let Place::Path(p) = &place {
             let _ = std::fs::remove_file(p);
         }
@@ -138,7 +158,7 @@ pub(crate) fn bind(
             let _ = std::fs::remove_dir(dir);
         }
     });
-    Ok(format!("ipc://{shown}"))
+    Ok(resolved)
 }
 
 fn unique() -> u64 {
@@ -149,13 +169,24 @@ fn unique() -> u64 {
 }
 
 /// Connects in the background, forever with backoff, like tcp.
-pub(crate) fn connect(core: &Arc<SocketCore>, path: &str, cancel: CancellationToken) -> u64 {
+pub(crate) fn connect(
+    core: &Arc<SocketCore>,
+    path: &str,
+    cancel: CancellationToken,
+    endpoint: Arc<str>,
+) -> u64 {
     let notify = Arc::new(Notify::new());
     let peer = core.add_connect_peer(notify.clone());
     let place = Arc::new(place(path));
     let (c, open_core) = (core.clone(), core.clone());
-    core.shared
-        .spawn(driver::keep_connected(c, peer, notify, cancel, move || {
+    core.shared.spawn(driver::keep_connected(
+        c,
+        peer,
+        notify,
+        cancel,
+        endpoint,
+        false,
+        move || {
             let (place, core) = (place.clone(), open_core.clone());
             async move {
                 let s = std::os::unix::net::UnixStream::connect_addr(&address(&place)?)?;
@@ -167,6 +198,7 @@ pub(crate) fn connect(core: &Arc<SocketCore>, path: &str, cancel: CancellationTo
                 let _enter = core.shared.handle.enter();
                 UnixStream::from_std(s)
             }
-        }));
+        },
+    ));
     peer
 }

@@ -19,6 +19,8 @@ pub(crate) trait Stream: Send + Sync + 'static {
     fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize>;
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
     fn shutdown_write(&self);
+    /// The file descriptor, as monitor events report it.
+    fn fd(&self) -> i32;
     /// What the transport knows of the peer, as metadata properties.
     fn peer_properties(&self, meta: &mut ferromq_proto::wire::metadata::Metadata);
 }
@@ -35,6 +37,9 @@ impl Stream for tokio::net::TcpStream {
     }
     fn shutdown_write(&self) {
         let _ = socket2::SockRef::from(self).shutdown(std::net::Shutdown::Write);
+    }
+    fn fd(&self) -> i32 {
+        std::os::fd::AsRawFd::as_raw_fd(self)
     }
     fn peer_properties(&self, meta: &mut ferromq_proto::wire::metadata::Metadata) {
         // libzmq's "Peer-Address": the peer's IP, without the port.

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::driver;
 use crate::endpoint::TcpSource;
+use crate::monitor;
 use crate::socket::core::{Slot, SocketCore};
 
 /// Linux's "no such device", which libzmq reports for an unknown interface.
@@ -56,9 +57,17 @@ pub(crate) fn bind(
         let _enter = core.shared.handle.enter();
         TcpListener::from_std(std_listener)?
     };
+    let resolved = format!("tcp://{}", fmt_addr(local));
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&listener) as u32;
+    core.event(monitor::LISTENING, fd, &resolved);
     let task_core = core.clone();
-    core.shared.spawn(accept_loop(task_core, listener, cancel));
-    Ok(format!("tcp://{}", fmt_addr(local)))
+    core.shared.spawn(accept_loop(
+        task_core,
+        listener,
+        cancel,
+        resolved.as_str().into(),
+    ));
+    Ok(resolved)
 }
 
 fn fmt_addr(a: SocketAddr) -> String {
@@ -170,11 +179,17 @@ fn resolve_source(src: &TcpSource, dest: SocketAddr) -> io::Result<SocketAddr> {
     Ok(addr)
 }
 
-async fn accept_loop(core: Arc<SocketCore>, listener: TcpListener, cancel: CancellationToken) {
+async fn accept_loop(
+    core: Arc<SocketCore>,
+    listener: TcpListener,
+    cancel: CancellationToken,
+    endpoint: Arc<str>,
+) {
+    let listen_fd = std::os::fd::AsRawFd::as_raw_fd(&listener) as u32;
     loop {
         let accepted = tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = core.closing.cancelled() => return,
+            _ = cancel.cancelled() => break,
+            _ = core.closing.cancelled() => break,
             r = listener.accept() => r,
         };
         match accepted {
@@ -184,19 +199,31 @@ async fn accept_loop(core: Arc<SocketCore>, listener: TcpListener, cancel: Cance
                     .lock()
                     .opts
                     .apply_to_stream(socket2::SockRef::from(&stream), true);
+                core.event(
+                    monitor::ACCEPTED,
+                    super::Stream::fd(&stream) as u32,
+                    &endpoint,
+                );
                 let c = core.clone();
-                let cancel = cancel.clone();
+                let (cancel, ep) = (cancel.clone(), endpoint.clone());
                 core.shared.spawn(async move {
-                    driver::run(c, stream, Slot::New, Arc::new(Notify::new()), cancel).await;
+                    driver::run(c, stream, Slot::New, Arc::new(Notify::new()), cancel, ep).await;
                 });
             }
             Err(e) => {
+                core.event(
+                    monitor::ACCEPT_FAILED,
+                    e.raw_os_error().unwrap_or(0) as u32,
+                    &endpoint,
+                );
                 // Out of file descriptors and the like: back off rather than spin.
                 tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
     }
+    drop(listener);
+    core.event(monitor::CLOSED, listen_fd, &endpoint);
 }
 
 /// Starts connecting in the background, forever with backoff, until
@@ -207,12 +234,19 @@ pub(crate) fn connect(
     port: u16,
     source: Option<TcpSource>,
     cancel: CancellationToken,
+    endpoint: Arc<str>,
 ) -> u64 {
     let notify = Arc::new(Notify::new());
     let peer = core.add_connect_peer(notify.clone());
     let (c, open_core) = (core.clone(), core.clone());
-    core.shared
-        .spawn(driver::keep_connected(c, peer, notify, cancel, move || {
+    core.shared.spawn(driver::keep_connected(
+        c,
+        peer,
+        notify,
+        cancel,
+        endpoint,
+        true,
+        move || {
             let (host, core, source) = (host.clone(), open_core.clone(), source.clone());
             async move {
                 let (timeout, device) = {
@@ -226,7 +260,8 @@ pub(crate) fn connect(
                     .apply_to_stream(socket2::SockRef::from(&stream), true);
                 Ok(stream)
             }
-        }));
+        },
+    ));
     peer
 }
 
