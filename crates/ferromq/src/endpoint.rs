@@ -84,6 +84,7 @@ impl Endpoint {
     fn parse(s: &str, bind: bool) -> Result<Endpoint, EndpointError> {
         let (transport, addr) = s
             .split_once("://")
+            .filter(|(t, _)| !t.is_empty())
             .ok_or_else(|| EndpointError::Syntax(s.to_string()))?;
         match transport {
             "tcp" => Self::parse_tcp(s, addr, bind),
@@ -116,6 +117,10 @@ impl Endpoint {
         // libzmq takes the last ';' as the end of the source address.
         let (source, addr) = match addr.rsplit_once(';') {
             Some(_) if bind => return Err(EndpointError::SourceOnBind(s.to_string())),
+            // One source only: `a;b;c` is malformed, not a source on a bind.
+            Some((src, _)) if src.contains(';') => {
+                return Err(EndpointError::BadHost(s.to_string()))
+            }
             Some((src, dst)) => {
                 let Endpoint::Tcp { host, port, .. } = Self::parse_tcp(s, src, true)? else {
                     unreachable!("parse_tcp makes Tcp endpoints")
@@ -131,24 +136,28 @@ impl Endpoint {
         let port = match port {
             "*" if bind => 0,
             "*" => return Err(EndpointError::WildcardOnConnect(s.to_string())),
+            // Decimal; a leading zero is fine (libzmq reads it with atoi),
+            // but only "0" itself means port 0 ("00" is refused, as there).
             p if !p.is_empty()
                 && p.bytes().all(|b| b.is_ascii_digit())
-                && !(p.len() > 1 && p.starts_with('0')) =>
+                && (p == "0" || p.bytes().any(|b| b != b'0')) =>
             {
                 p.parse::<u16>()
                     .map_err(|_| EndpointError::BadPort(s.to_string()))?
             }
             _ => return Err(EndpointError::BadPort(s.to_string())),
         };
-        // An IPv6 literal, optionally with a non-empty %zone.
+        // An IPv6 literal, optionally with a %zone: an interface name or a
+        // non-zero number (libzmq refuses zone 0).
         let is_ipv6 = |h: &str| {
             let (addr, zone) = h.split_once('%').unwrap_or((h, "x"));
-            !zone.is_empty() && addr.parse::<std::net::Ipv6Addr>().is_ok()
+            !zone.is_empty() && zone != "0" && addr.parse::<std::net::Ipv6Addr>().is_ok()
         };
+        // libzmq takes brackets around any host (IPv4 and names too).
         let host = if let Some(inner) = host.strip_prefix('[') {
             inner
                 .strip_suffix(']')
-                .filter(|h| is_ipv6(h))
+                .filter(|h| !h.is_empty() && (!h.contains(':') || is_ipv6(h)))
                 .ok_or_else(|| EndpointError::BadHost(s.to_string()))?
         } else if host.contains(':') && !is_ipv6(host) {
             return Err(EndpointError::BadHost(s.to_string()));
@@ -164,6 +173,10 @@ impl Endpoint {
         }
         if host == "*" && !bind {
             return Err(EndpointError::WildcardOnConnect(s.to_string()));
+        }
+        // zmq_connect's check: a host starts with a letter, a digit or ':'.
+        if !bind && !host.starts_with(|c: char| c.is_ascii_alphanumeric() || c == ':') {
+            return Err(EndpointError::BadHost(s.to_string()));
         }
         Ok(Endpoint::Tcp {
             host: host.to_string(),
