@@ -32,3 +32,6 @@ PY
 else
   echo "(pyzmq not installed: 'python3 -m pip install pyzmq' adds a libzmq exchange)"
 fi
+
+echo "== ferromq perf: a quick local throughput and latency test (tcp loopback)"
+$F perf --secs 1

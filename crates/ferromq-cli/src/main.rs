@@ -10,6 +10,8 @@ use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+mod perf;
+
 use clap::{Args, Parser, Subcommand};
 use ferromq::{Bytes, Context, Message, Socket, SocketType};
 
@@ -47,6 +49,8 @@ enum Cmd {
     Xsub(SockArgs),
     /// Forward between two sockets (broker, forwarder, streamer) until killed or --timeout.
     Proxy(ProxyArgs),
+    /// Measure throughput and latency locally (both sides in this process), with progress.
+    Perf(perf::PerfArgs),
 }
 
 /// `ferromq proxy` arguments. A socket is `TYPE@EP` (bind) or `TYPE>EP` (connect),
@@ -144,6 +148,15 @@ fn main() -> ExitCode {
         Cmd::Sub(a) => (SocketType::Sub, a),
         Cmd::Xpub(a) => (SocketType::XPub, a),
         Cmd::Xsub(a) => (SocketType::XSub, a),
+        Cmd::Perf(p) => {
+            return match perf::run(&p) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(Fail(msg)) => {
+                    eprintln!("ferromq: {msg}");
+                    ExitCode::from(1)
+                }
+            };
+        }
         Cmd::Proxy(p) => {
             if let Some(ms) = p.timeout {
                 std::thread::spawn(move || {

@@ -314,3 +314,47 @@ fn proxy_forwards_between_pub_and_sub() {
     assert!(!bad.status.success());
     assert_eq!(stderr(&bad).lines().count(), 1, "{}", stderr(&bad));
 }
+
+#[test]
+fn perf_reports_throughput_and_latency_on_every_transport() {
+    for transport in ["tcp", "ipc", "inproc"] {
+        let o = run(&[
+            "perf",
+            "--transport",
+            transport,
+            "--secs",
+            "0.2",
+            "--size",
+            "16",
+        ]);
+        let out = stdout(&o);
+        assert!(o.status.success(), "{transport}: {}\n{out}", stderr(&o));
+        assert!(
+            out.starts_with(&format!("ferromq perf: {transport} 16-byte messages")),
+            "{out}"
+        );
+        let line = |name: &str| {
+            out.lines()
+                .find(|l| l.starts_with(name))
+                .unwrap_or_else(|| panic!("no {name} line:\n{out}"))
+                .to_string()
+        };
+        // Real figures: a positive rate and positive percentiles.
+        let thr = line("throughput:");
+        let rate: f64 = thr
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .replace(',', "")
+            .parse()
+            .unwrap();
+        assert!(rate > 0.0 && thr.contains("all checked in order"), "{thr}");
+        let lat = line("latency:");
+        let p50: f64 = lat.split_whitespace().nth(2).unwrap().parse().unwrap();
+        assert!(p50 > 0.0, "{lat}");
+    }
+    let o = run(&["perf", "--transport", "udp"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = run(&["perf", "--secs", "0"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}
