@@ -38,6 +38,9 @@ pub struct Sock {
     /// The metadata of the message being handed out, and the connection
     /// metadata it was made from (converted again only when that changes).
     receiving_meta: Mutex<Option<(Arc<ferromq::Metadata>, Arc<CMeta>)>>,
+    /// Values of options that have no effect here (multicast, affinity),
+    /// kept so getsockopt returns what was set, as libzmq does.
+    pub inert: Mutex<HashMap<i32, i64>>,
 }
 
 // SAFETY: `ctx` outlives every socket (zmq_ctx_term waits for all to close)
@@ -260,6 +263,7 @@ pub extern "C" fn zmq_socket(context: *mut c_void, kind: i32) -> *mut c_void {
             sending: Mutex::new(Message::new()),
             receiving: Mutex::new(VecDeque::new()),
             receiving_meta: Mutex::new(None),
+            inert: Mutex::new(HashMap::new()),
         });
         let ptr = Arc::as_ptr(&handle) as *mut c_void;
         live().write().insert(ptr as usize, handle);

@@ -61,6 +61,32 @@ const BINDTODEVICE: i32 = 92;
 /// A draft option of libzmq 4.3.5 (not in the stable header).
 const ONLY_FIRST_SUBSCRIBE: i32 = 108;
 
+/// Options stored but without effect in ferromq, with libzmq's defaults and
+/// the values a caller may set: multicast transports (pgm, norm) do not
+/// exist here, I/O-thread affinity has no meaning, the loopback fast path is
+/// Windows-only. PLAIN_SERVER and USE_FD accept only their "off" values, so a
+/// program asking for authentication or a foreign fd fails loudly instead
+/// of silently running without it.
+const INERT: &[(i32, i64, Accept)] = &[
+    (4, 0, Accept::U64),        // AFFINITY
+    (8, 100, Accept::Int),      // RATE
+    (9, 10_000, Accept::Int),   // RECOVERY_IVL
+    (25, 1, Accept::Int),       // MULTICAST_HOPS
+    (44, 0, Accept::Only(0)),   // PLAIN_SERVER
+    (84, 1500, Accept::Int),    // MULTICAST_MAXTPDU
+    (89, -1, Accept::Only(-1)), // USE_FD
+    (93, 0, Accept::Int),       // ZAP_ENFORCE_DOMAIN
+    (94, 0, Accept::Int),       // LOOPBACK_FASTPATH
+    (96, 1, Accept::Int),       // MULTICAST_LOOP
+];
+
+#[derive(Clone, Copy)]
+enum Accept {
+    Int,
+    U64,
+    Only(i64),
+}
+
 /// Milliseconds as libzmq encodes durations: -1 (or `none`) for "none/forever".
 fn ms_to_opt(v: i32, none: i32) -> Option<Duration> {
     if v == none {
@@ -113,6 +139,20 @@ pub extern "C" fn zmq_setsockopt(
                 std::slice::from_raw_parts(val as *const u8, len)
             }))
         };
+        if let Some(&(id, _, accept)) = INERT.iter().find(|(id, _, _)| *id == option) {
+            let v = match accept {
+                Accept::U64 => read_i64(val, len),
+                Accept::Int => int.map(i64::from),
+                Accept::Only(only) => int.map(i64::from).filter(|&v| v == only),
+            };
+            return match v {
+                Some(v) => {
+                    sock.inert.lock().insert(id, v);
+                    0
+                }
+                None => fail(libc::EINVAL, -1),
+            };
+        }
         let publisher = matches!(sock.kind, SocketType::Pub | SocketType::XPub);
         let ok = match (option, int) {
             (SUBSCRIBE | UNSUBSCRIBE, _)
@@ -445,7 +485,16 @@ pub extern "C" fn zmq_getsockopt(
             CONFLATE => out.int(i32::from(o.conflate)),
             INVERT_MATCHING => out.int(i32::from(o.invert_matching)),
             XPUB_NODROP => out.int(i32::from(o.xpub_nodrop)),
-            _ => fail(libc::EINVAL, -1),
+            opt => match INERT.iter().find(|(id, _, _)| *id == opt) {
+                Some(&(id, default, accept)) => {
+                    let v = sock.inert.lock().get(&id).copied().unwrap_or(default);
+                    match accept {
+                        Accept::U64 => out.i64(v),
+                        _ => out.int(v as i32),
+                    }
+                }
+                None => fail(libc::EINVAL, -1),
+            },
         }
     })
 }

@@ -94,6 +94,20 @@ int main (void)
     int v = 4096, got = 0; size_t got_len = sizeof got;
     CHECK (zmq_setsockopt (req, ZMQ_SNDBUF, &v, sizeof v) == 0);
     CHECK (zmq_getsockopt (req, ZMQ_SNDBUF, &got, &got_len) == 0 && got == 4096);
+    /* Options without effect here keep libzmq's defaults and what is set;
+       asking for PLAIN authentication fails instead of being ignored. */
+    got_len = sizeof got;
+    CHECK (zmq_getsockopt (req, ZMQ_RATE, &got, &got_len) == 0 && got == 100);
+    int rate = 500;
+    CHECK (zmq_setsockopt (req, ZMQ_RATE, &rate, sizeof rate) == 0);
+    got_len = sizeof got;
+    CHECK (zmq_getsockopt (req, ZMQ_RATE, &got, &got_len) == 0 && got == 500);
+    uint64_t affinity = 3; size_t aff_len = sizeof affinity;
+    CHECK (zmq_setsockopt (req, ZMQ_AFFINITY, &affinity, sizeof affinity) == 0);
+    affinity = 0;
+    CHECK (zmq_getsockopt (req, ZMQ_AFFINITY, &affinity, &aff_len) == 0 && affinity == 3);
+    int on = 1;
+    CHECK (zmq_setsockopt (req, ZMQ_PLAIN_SERVER, &on, sizeof on) == -1 && zmq_errno () == EINVAL);
     v = 1;
     CHECK (zmq_setsockopt (req, ZMQ_TCP_KEEPALIVE, &v, sizeof v) == 0);
     CHECK (zmq_getsockopt (req, ZMQ_TCP_KEEPALIVE, &got, &got_len) == 0 && got == 1);
