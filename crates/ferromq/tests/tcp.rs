@@ -201,3 +201,25 @@ fn received_messages_carry_connection_metadata() {
     // A message made locally has none.
     assert!(Message::from("local").metadata().is_none());
 }
+
+#[test]
+fn ipv6_option_makes_the_wildcard_dual_stack() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        println!("skipped: no IPv6 loopback on this machine");
+        return;
+    }
+    let ctx = Context::new();
+    let pull = sock(&ctx, SocketType::Pull);
+    pull.set_ipv6(true);
+    pull.bind("tcp://*:*").unwrap();
+    let port = port_of(&pull.last_endpoint());
+    // Both families reach the one wildcard listener.
+    assert_flows(&ctx, &pull, &format!("tcp://127.0.0.1:{port}"));
+    assert_flows(&ctx, &pull, &format!("tcp://[::1]:{port}"));
+    // Without the option the wildcard is IPv4 only, as in libzmq.
+    let v4 = sock(&ctx, SocketType::Pull);
+    v4.bind("tcp://*:*").unwrap();
+    let ep = v4.last_endpoint();
+    assert!(ep.starts_with("tcp://0.0.0.0:"), "{ep}");
+    assert!(std::net::TcpStream::connect(("::1", port_of(&ep))).is_err());
+}
