@@ -9,6 +9,7 @@
 //! resume.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -87,9 +88,29 @@ pub(crate) struct Kick {
     link: Option<Arc<InprocLink>>,
 }
 
+/// Hashes peer ids, which we hand out ourselves (sequential, never chosen
+/// by a peer), with one multiplication instead of SipHash: several lookups
+/// happen per message.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 pub(crate) struct State {
     pub opts: Options,
-    pub(crate) peers: HashMap<PeerId, Peer>,
+    pub(crate) peers: HashMap<PeerId, Peer, BuildHasherDefault<IdHasher>>,
     next_peer: PeerId,
     lb: LoadBalancer,
     pub(crate) fq: FairQueue,
@@ -153,6 +174,10 @@ pub(crate) struct SocketCore {
     monitor_mask: std::sync::atomic::AtomicU32,
     /// The PAIR socket events go out on.
     monitor: Mutex<Option<Arc<SocketCore>>>,
+    /// Bumped by every wake: lets a waiter spin without taking the lock.
+    epoch: std::sync::atomic::AtomicU64,
+    /// Peers linked in process (inproc): waiters spin briefly when any are.
+    inproc_links: std::sync::atomic::AtomicUsize,
 }
 
 impl Drop for SocketCore {
@@ -163,6 +188,9 @@ impl Drop for SocketCore {
         self.stop_monitor(&mut mon);
     }
 }
+
+/// How long a blocking call watches for an inproc peer's wake before parking.
+const SPIN: Duration = Duration::from_micros(20);
 
 fn seed() -> u32 {
     use std::hash::{BuildHasher, Hasher};
@@ -178,7 +206,7 @@ impl SocketCore {
             shared,
             state: Mutex::new(State {
                 opts: Options::default(),
-                peers: HashMap::new(),
+                peers: HashMap::default(),
                 next_peer: 1,
                 lb: LoadBalancer::new(),
                 fq: FairQueue::new(),
@@ -202,6 +230,8 @@ impl SocketCore {
             linger_deadline: Mutex::new(None),
             monitor_mask: std::sync::atomic::AtomicU32::new(0),
             monitor: Mutex::new(None),
+            epoch: std::sync::atomic::AtomicU64::new(0),
+            inproc_links: std::sync::atomic::AtomicUsize::new(0),
         });
         core.shared.register(&core);
         core
@@ -302,6 +332,11 @@ impl SocketCore {
     /// Connects a peer to its inproc counterpart (or disconnects it).
     pub(crate) fn set_link(&self, id: PeerId, link: Option<Arc<InprocLink>>) {
         if let Some(p) = self.state.lock().peers.get_mut(&id) {
+            match (p.link.is_some(), link.is_some()) {
+                (false, true) => self.inproc_links.fetch_add(1, Ordering::Relaxed),
+                (true, false) => self.inproc_links.fetch_sub(1, Ordering::Relaxed),
+                _ => 0,
+            };
             p.link = link;
         }
     }
@@ -314,12 +349,14 @@ impl SocketCore {
 
     /// Wakes up to `n` receivers and the readiness fd.
     fn wake_readable(&self, n: usize) {
+        self.epoch.fetch_add(1, Ordering::Release);
         self.readable.notify(n);
         self.signal_fd();
     }
 
     /// Wakes up to `n` senders and the readiness fd.
     fn wake_writable(&self, n: usize) {
+        self.epoch.fetch_add(1, Ordering::Release);
         self.writable.notify(n);
         self.signal_fd();
     }
@@ -522,7 +559,9 @@ impl SocketCore {
             return;
         };
         p.connected = false;
-        p.link = None;
+        if p.link.take().is_some() {
+            self.inproc_links.fetch_sub(1, Ordering::Relaxed);
+        }
         p.read_paused = false;
         // Messages still queued from this peer keep their routing id.
         let rid = if p.superseded {
@@ -1001,6 +1040,31 @@ impl SocketCore {
         would_block: impl Fn(&E) -> bool,
     ) -> Result<T, E> {
         let deadline = timeout.map(|t| Instant::now() + t);
+        match f() {
+            Err(e) if would_block(&e) => {}
+            other => return other,
+        }
+        // With an inproc peer, the wake comes from another application
+        // thread, often within microseconds: watch for it briefly (without
+        // the lock, without syscalls) before parking, which costs tens of
+        // microseconds each way. Over tcp and ipc the wake comes from an I/O
+        // thread that needs the CPU more than we need to spin.
+        if timeout != Some(Duration::ZERO) && self.inproc_links.load(Ordering::Relaxed) > 0 {
+            let start = self.epoch.load(Ordering::Acquire);
+            let until = Instant::now() + SPIN;
+            'spin: while Instant::now() < until {
+                for _ in 0..64 {
+                    std::hint::spin_loop();
+                    if self.epoch.load(Ordering::Acquire) != start {
+                        match f() {
+                            Err(e) if would_block(&e) => {}
+                            other => return other,
+                        }
+                        break 'spin;
+                    }
+                }
+            }
+        }
         loop {
             match f() {
                 Err(e) if would_block(&e) => {}
