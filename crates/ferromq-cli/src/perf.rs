@@ -124,155 +124,174 @@ pub fn run(args: &PerfArgs) -> Result<(), Fail> {
             .expect("no skipped variants")
             .get_name()
     );
-    throughput(&ctx, args.transport, size, secs, &progress)?;
-    latency(&ctx, args.transport, size, secs, &progress)?;
-    Ok(())
+    let perf = Perf {
+        ctx: &ctx,
+        transport: args.transport,
+        size,
+        secs,
+        progress: &progress,
+    };
+    perf.throughput()?;
+    perf.latency()
 }
 
-fn throughput(
-    ctx: &Context,
+/// What both tests share.
+struct Perf<'a> {
+    ctx: &'a Context,
     transport: Transport,
     size: usize,
     secs: Duration,
-    progress: &Progress,
-) -> Result<(), Fail> {
-    let pull = sock(ctx, SocketType::Pull)?;
-    pull.bind(transport.endpoint())?;
-    let push = sock(ctx, SocketType::Push)?;
-    push.connect(&pull.last_endpoint())?;
-    let received = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let sender = {
-        let stop = stop.clone();
-        std::thread::spawn(move || -> Result<u64, Fail> {
-            let mut buf = vec![0u8; size];
-            let mut seq = 0;
-            while !stop.load(Ordering::Relaxed) {
-                push.send(stamp(&mut buf, seq)).map_err(|e| e.error)?;
-                seq += 1;
-            }
-            push.send(stamp(&mut buf, END)).map_err(|e| e.error)?;
-            Ok(seq)
-        })
-    };
-    let receiver = {
-        let received = received.clone();
-        std::thread::spawn(move || -> Result<(u64, Duration), Fail> {
-            let mut next = 0;
-            let mut first: Option<Instant> = None;
-            loop {
-                let msg = pull.recv()?;
-                let seq = sequence(&msg[0], size)?;
-                if seq == END {
-                    let elapsed = first.map_or(Duration::ZERO, |t| t.elapsed());
-                    return Ok((next, elapsed));
+    progress: &'a Progress,
+}
+
+impl Perf<'_> {
+    fn throughput(&self) -> Result<(), Fail> {
+        let Perf {
+            ctx,
+            transport,
+            size,
+            secs,
+            progress,
+        } = *self;
+        let pull = sock(ctx, SocketType::Pull)?;
+        pull.bind(transport.endpoint())?;
+        let push = sock(ctx, SocketType::Push)?;
+        push.connect(&pull.last_endpoint())?;
+        let received = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let sender = {
+            let stop = stop.clone();
+            std::thread::spawn(move || -> Result<u64, Fail> {
+                let mut buf = vec![0u8; size];
+                let mut seq = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    push.send(stamp(&mut buf, seq)).map_err(|e| e.error)?;
+                    seq += 1;
                 }
-                if seq != next {
-                    return Err(Fail(format!("message {seq} arrived when {next} was due")));
+                push.send(stamp(&mut buf, END)).map_err(|e| e.error)?;
+                Ok(seq)
+            })
+        };
+        let receiver = {
+            let received = received.clone();
+            std::thread::spawn(move || -> Result<(u64, Duration), Fail> {
+                let mut next = 0;
+                let mut first: Option<Instant> = None;
+                loop {
+                    let msg = pull.recv()?;
+                    let seq = sequence(&msg[0], size)?;
+                    if seq == END {
+                        let elapsed = first.map_or(Duration::ZERO, |t| t.elapsed());
+                        return Ok((next, elapsed));
+                    }
+                    if seq != next {
+                        return Err(Fail(format!("message {seq} arrived when {next} was due")));
+                    }
+                    first.get_or_insert_with(Instant::now);
+                    next += 1;
+                    received.store(next, Ordering::Relaxed);
                 }
-                first.get_or_insert_with(Instant::now);
-                next += 1;
-                received.store(next, Ordering::Relaxed);
-            }
-        })
-    };
-    let start = Instant::now();
-    while start.elapsed() < secs {
-        std::thread::sleep(Duration::from_millis(100).min(secs));
-        let t = start.elapsed().as_secs_f64();
-        let rate = received.load(Ordering::Relaxed) as f64 / t;
-        progress.show(
-            "throughput",
-            t / secs.as_secs_f64(),
-            &format!("{} msgs/s", grouped(rate)),
-        );
-    }
-    stop.store(true, Ordering::Relaxed);
-    let sent = sender
-        .join()
-        .map_err(|_| Fail("sender panicked".into()))??;
-    let (got, elapsed) = receiver
-        .join()
-        .map_err(|_| Fail("receiver panicked".into()))??;
-    progress.clear();
-    if got != sent {
-        return Err(Fail(format!("sent {sent} messages, {got} arrived")));
-    }
-    let rate = got as f64 / elapsed.as_secs_f64().max(1e-9);
-    println!(
+            })
+        };
+        let start = Instant::now();
+        while start.elapsed() < secs {
+            std::thread::sleep(Duration::from_millis(100).min(secs));
+            let t = start.elapsed().as_secs_f64();
+            let rate = received.load(Ordering::Relaxed) as f64 / t;
+            progress.show(
+                "throughput",
+                t / secs.as_secs_f64(),
+                &format!("{} msgs/s", grouped(rate)),
+            );
+        }
+        stop.store(true, Ordering::Relaxed);
+        let sent = sender
+            .join()
+            .map_err(|_| Fail("sender panicked".into()))??;
+        let (got, elapsed) = receiver
+            .join()
+            .map_err(|_| Fail("receiver panicked".into()))??;
+        progress.clear();
+        if got != sent {
+            return Err(Fail(format!("sent {sent} messages, {got} arrived")));
+        }
+        let rate = got as f64 / elapsed.as_secs_f64().max(1e-9);
+        println!(
         "throughput: {} msgs/s, {:.1} MB/s  (PUSH->PULL, {} messages in {:.2} s, all checked in order)",
         grouped(rate),
         rate * size as f64 / 1e6,
         grouped(got as f64),
         elapsed.as_secs_f64()
     );
-    Ok(())
-}
+        Ok(())
+    }
 
-fn latency(
-    ctx: &Context,
-    transport: Transport,
-    size: usize,
-    secs: Duration,
-    progress: &Progress,
-) -> Result<(), Fail> {
-    let rep = sock(ctx, SocketType::Rep)?;
-    let ep = match transport {
-        Transport::Inproc => "inproc://ferromq-perf-lat",
-        t => t.endpoint(),
-    };
-    rep.bind(ep)?;
-    let req = sock(ctx, SocketType::Req)?;
-    req.connect(&rep.last_endpoint())?;
-    let echo = std::thread::spawn(move || -> Result<(), Fail> {
-        loop {
-            let msg = rep.recv()?;
-            let end = sequence(&msg[0], size)? == END;
-            rep.send(msg).map_err(|e| e.error)?;
-            if end {
-                return Ok(());
+    fn latency(&self) -> Result<(), Fail> {
+        let Perf {
+            ctx,
+            transport,
+            size,
+            secs,
+            progress,
+        } = *self;
+        let rep = sock(ctx, SocketType::Rep)?;
+        let ep = match transport {
+            Transport::Inproc => "inproc://ferromq-perf-lat",
+            t => t.endpoint(),
+        };
+        rep.bind(ep)?;
+        let req = sock(ctx, SocketType::Req)?;
+        req.connect(&rep.last_endpoint())?;
+        let echo = std::thread::spawn(move || -> Result<(), Fail> {
+            loop {
+                let msg = rep.recv()?;
+                let end = sequence(&msg[0], size)? == END;
+                rep.send(msg).map_err(|e| e.error)?;
+                if end {
+                    return Ok(());
+                }
+            }
+        });
+        let mut buf = vec![0u8; size];
+        let mut times = Vec::new();
+        let start = Instant::now();
+        let mut last_shown = start;
+        let mut seq = 0;
+        while start.elapsed() < secs {
+            let t = Instant::now();
+            req.send(stamp(&mut buf, seq)).map_err(|e| e.error)?;
+            let reply = req.recv()?;
+            if sequence(&reply[0], size)? != seq {
+                return Err(Fail(format!("reply {seq} does not match its request")));
+            }
+            times.push(t.elapsed());
+            seq += 1;
+            if last_shown.elapsed() > Duration::from_millis(100) {
+                last_shown = Instant::now();
+                let mut recent = times[times.len().saturating_sub(1000)..].to_vec();
+                recent.sort_unstable();
+                progress.show(
+                    "latency",
+                    start.elapsed().as_secs_f64() / secs.as_secs_f64(),
+                    &format!("p50 {:.1} us", recent[recent.len() / 2].as_secs_f64() * 1e6),
+                );
             }
         }
-    });
-    let mut buf = vec![0u8; size];
-    let mut times = Vec::new();
-    let start = Instant::now();
-    let mut last_shown = start;
-    let mut seq = 0;
-    while start.elapsed() < secs {
-        let t = Instant::now();
-        req.send(stamp(&mut buf, seq)).map_err(|e| e.error)?;
-        let reply = req.recv()?;
-        if sequence(&reply[0], size)? != seq {
-            return Err(Fail(format!("reply {seq} does not match its request")));
-        }
-        times.push(t.elapsed());
-        seq += 1;
-        if last_shown.elapsed() > Duration::from_millis(100) {
-            last_shown = Instant::now();
-            let mut recent = times[times.len().saturating_sub(1000)..].to_vec();
-            recent.sort_unstable();
-            progress.show(
-                "latency",
-                start.elapsed().as_secs_f64() / secs.as_secs_f64(),
-                &format!("p50 {:.1} us", recent[recent.len() / 2].as_secs_f64() * 1e6),
-            );
-        }
+        req.send(stamp(&mut buf, END)).map_err(|e| e.error)?;
+        req.recv()?;
+        echo.join().map_err(|_| Fail("echo panicked".into()))??;
+        progress.clear();
+        times.sort_unstable();
+        let pct = |p: f64| {
+            let i = ((p / 100.0 * times.len() as f64).ceil() as usize).clamp(1, times.len());
+            times[i - 1].as_secs_f64() * 1e6
+        };
+        println!(
+            "latency:    p50 {:.1} us, p99 {:.1} us  (REQ<->REP round trip, {} round trips)",
+            pct(50.0),
+            pct(99.0),
+            grouped(times.len() as f64)
+        );
+        Ok(())
     }
-    req.send(stamp(&mut buf, END)).map_err(|e| e.error)?;
-    req.recv()?;
-    echo.join().map_err(|_| Fail("echo panicked".into()))??;
-    progress.clear();
-    times.sort_unstable();
-    let pct = |p: f64| {
-        let i = ((p / 100.0 * times.len() as f64).ceil() as usize).clamp(1, times.len());
-        times[i - 1].as_secs_f64() * 1e6
-    };
-    println!(
-        "latency:    p50 {:.1} us, p99 {:.1} us  (REQ<->REP round trip, {} round trips)",
-        pct(50.0),
-        pct(99.0),
-        grouped(times.len() as f64)
-    );
-    Ok(())
 }
