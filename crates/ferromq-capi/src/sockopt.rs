@@ -58,6 +58,8 @@ const INVERT_MATCHING: i32 = 74;
 const XPUB_VERBOSER: i32 = 78;
 const XPUB_MANUAL: i32 = 71;
 const BINDTODEVICE: i32 = 92;
+const REQ_CORRELATE: i32 = 52;
+const REQ_RELAXED: i32 = 53;
 /// A draft option of libzmq 4.3.5 (not in the stable header).
 const ONLY_FIRST_SUBSCRIBE: i32 = 108;
 
@@ -268,6 +270,14 @@ pub extern "C" fn zmq_setsockopt(
             }
             (XPUB_VERBOSE, Some(v)) if sock.kind == SocketType::XPub => {
                 sk.set_xpub_verbose(v != 0);
+                true
+            }
+            (REQ_CORRELATE, Some(v)) if sock.kind == SocketType::Req => {
+                sk.set_req_correlate(v != 0);
+                true
+            }
+            (REQ_RELAXED, Some(v)) if sock.kind == SocketType::Req => {
+                sk.set_req_relaxed(v != 0);
                 true
             }
             (XPUB_MANUAL, Some(v)) if sock.kind == SocketType::XPub => {

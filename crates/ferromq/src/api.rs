@@ -247,6 +247,18 @@ macro_rules! common_methods {
             self.h.core.state.lock().opts.xpub_manual = on;
         }
 
+        /// REQ: match replies to requests by a request id frame
+        /// (`ZMQ_REQ_CORRELATE`).
+        pub fn set_req_correlate(&self, on: bool) {
+            self.h.core.state.lock().opts.req_correlate = on;
+        }
+
+        /// REQ: allow a new request before the last reply came, discarding
+        /// that reply (`ZMQ_REQ_RELAXED`; pair it with correlation).
+        pub fn set_req_relaxed(&self, on: bool) {
+            self.h.core.state.lock().opts.req_relaxed = on;
+        }
+
         /// XPUB/XSUB: only the first frame of a multipart message may be a
         /// (un)subscription; when it is not, the message is data as a whole.
         pub fn set_only_first_subscribe(&self, on: bool) {

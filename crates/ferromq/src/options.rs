@@ -62,6 +62,12 @@ pub struct SocketOptions {
     /// up and the application applies it by calling `subscribe`/`unsubscribe`
     /// on the XPUB (for the subscriber of the message it last received).
     pub xpub_manual: bool,
+    /// REQ: prefix each request with a request id and accept only the reply
+    /// that carries it back (libzmq's `ZMQ_REQ_CORRELATE`).
+    pub req_correlate: bool,
+    /// REQ: allow a new request before the reply to the last one came; the
+    /// old reply is then discarded (libzmq's `ZMQ_REQ_RELAXED`).
+    pub req_relaxed: bool,
     /// XPUB/XSUB: only the first frame of a multipart message may be a
     /// subscription; when it is not, the whole message is data.
     pub only_first_subscribe: bool,
@@ -126,6 +132,8 @@ impl Default for SocketOptions {
             xpub_welcome_msg: None,
             invert_matching: false,
             xpub_manual: false,
+            req_correlate: false,
+            req_relaxed: false,
             only_first_subscribe: false,
             sndbuf: None,
             rcvbuf: None,

@@ -223,3 +223,50 @@ fn ipv6_option_makes_the_wildcard_dual_stack() {
     assert!(ep.starts_with("tcp://0.0.0.0:"), "{ep}");
     assert!(std::net::TcpStream::connect(("::1", port_of(&ep))).is_err());
 }
+
+#[test]
+fn req_correlate_and_relaxed_discard_stale_replies() {
+    let ctx = Context::new();
+    let router = sock(&ctx, SocketType::Router);
+    router.bind("tcp://127.0.0.1:*").unwrap();
+    let req = sock(&ctx, SocketType::Req);
+    req.set_req_correlate(true);
+    req.set_req_relaxed(true);
+    req.connect(&router.last_endpoint()).unwrap();
+    req.send("first").unwrap();
+    // Relaxed: a second request without waiting for the first reply.
+    req.send("second").unwrap();
+    let a = router.recv().unwrap();
+    let b = router.recv().unwrap();
+    // [routing id][request id (4 bytes)][empty][body], ids consecutive.
+    assert_eq!(
+        (a.len(), &a[2][..], &a[3][..]),
+        (4, &b""[..], &b"first"[..])
+    );
+    assert_eq!(
+        (b.len(), &b[2][..], &b[3][..]),
+        (4, &b""[..], &b"second"[..])
+    );
+    let id = |m: &Message| u32::from_ne_bytes(m[1][..].try_into().unwrap());
+    assert_eq!(id(&b), id(&a).wrapping_add(1));
+    // The reply to the first request is stale: dropped; the second's arrives.
+    let reply = |m: &Message, body: &str| -> Message {
+        [
+            m[0].clone(),
+            m[1].clone(),
+            m[2].clone(),
+            body.to_string().into(),
+        ]
+        .into_iter()
+        .collect()
+    };
+    router.send(reply(&a, "reply to first")).unwrap();
+    router.send(reply(&b, "reply to second")).unwrap();
+    assert_eq!(req.recv().unwrap(), Message::from("reply to second"));
+
+    // Strict (the default): a second request before the reply is refused.
+    let strict = sock(&ctx, SocketType::Req);
+    strict.connect(&router.last_endpoint()).unwrap();
+    strict.send("one").unwrap();
+    assert!(matches!(strict.send("two"), Err(e) if matches!(e.error, Error::State)));
+}

@@ -115,6 +115,8 @@ pub(crate) struct State {
     lb: LoadBalancer,
     pub(crate) fq: FairQueue,
     req: ReqState,
+    /// REQ with `req_correlate`: the id of the last request.
+    req_id: u32,
     /// REP: the peer and envelope of the request being answered.
     rep: Option<(PeerId, Message)>,
     ids: RoutingIds,
@@ -211,6 +213,7 @@ impl SocketCore {
                 lb: LoadBalancer::new(),
                 fq: FairQueue::new(),
                 req: ReqState::Idle,
+                req_id: seed(),
                 rep: None,
                 ids: RoutingIds::new(seed()),
                 endpoints: Vec::new(),
@@ -402,7 +405,7 @@ impl SocketCore {
                 };
         let writable = match self.kind {
             SocketType::Push | SocketType::Dealer | SocketType::Pair => any_room(),
-            SocketType::Req => st.req == ReqState::Idle && any_room(),
+            SocketType::Req => (st.req == ReqState::Idle || st.opts.req_relaxed) && any_room(),
             SocketType::Rep => st.rep.is_some(),
             SocketType::Router => {
                 !st.opts.router_mandatory
@@ -812,7 +815,7 @@ impl SocketCore {
                 }
             }
             SocketType::Req => {
-                if st.req != ReqState::Idle {
+                if st.req != ReqState::Idle && !opts.req_relaxed {
                     return Err(SendError::new(Error::State, msg));
                 }
                 let Some(t) = st.lb.select(|id| {
@@ -825,6 +828,10 @@ impl SocketCore {
                 // Stale replies from an earlier request are void.
                 let mut msg = msg;
                 msg.push_front(Bytes::new());
+                if opts.req_correlate {
+                    st.req_id = st.req_id.wrapping_add(1);
+                    msg.push_front(Bytes::copy_from_slice(&st.req_id.to_ne_bytes()));
+                }
                 st.req = ReqState::AwaitingReply(t);
                 for (pid, p) in peers.iter_mut() {
                     if !p.inbox.is_empty() {
@@ -991,6 +998,14 @@ impl SocketCore {
                 },
                 SocketType::Req => {
                     let mut msg = msg;
+                    // With correlation the reply starts with our request id
+                    // (as libzmq writes it: native byte order).
+                    let id = st.req_id.to_ne_bytes();
+                    if st.opts.req_correlate && !(msg.len() >= 3 && msg[0][..] == id[..]) {
+                        msg = Message::new();
+                    } else if st.opts.req_correlate {
+                        msg.pop_front();
+                    }
                     // A reply must start with the empty delimiter; anything else is dropped.
                     if msg.len() >= 2 && msg[0].is_empty() {
                         msg.pop_front();
