@@ -488,6 +488,9 @@ pub extern "C" fn zmq_recviov(
         let Some(sock) = Sock::get(s) else { return -1 };
         // SAFETY: `count` points to the capacity of `iov`.
         let cap = unsafe { *count };
+        if cap == 0 {
+            return fail(libc::EINVAL, -1);
+        }
         let mut n = 0;
         let mut total = 0usize;
         while n < cap {

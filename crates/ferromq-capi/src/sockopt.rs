@@ -402,11 +402,15 @@ impl Out {
     }
 
     /// Fixed-size values: the buffer must hold them.
+    /// libzmq zeroes the rest of a larger buffer.
     fn bytes_exact(&self, b: &[u8]) -> i32 {
         // SAFETY: `len` is non-null (checked by the caller) and readable.
-        if unsafe { *self.len } < b.len() {
+        let cap = unsafe { *self.len };
+        if cap < b.len() {
             return fail(libc::EINVAL, -1);
         }
+        // SAFETY: `val` has `cap` writable bytes; we zero those past the value.
+        unsafe { std::ptr::write_bytes((self.val as *mut u8).add(b.len()), 0, cap - b.len()) };
         self.bytes(b)
     }
 

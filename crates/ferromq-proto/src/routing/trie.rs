@@ -180,6 +180,12 @@ impl<P: Copy + Eq + Hash + Ord> SubscriptionTrie<P> {
         last
     }
 
+    /// Whether `peer` is subscribed to exactly `prefix`.
+    pub fn contains(&self, prefix: &[u8], peer: P) -> bool {
+        self.find(prefix)
+            .is_some_and(|id| self.nodes[id].subs.contains_key(&peer))
+    }
+
     /// Drops every subscription of `peer` (it went away), whatever the
     /// counts, and calls `on_last` with each prefix that is left without any
     /// subscriber (in no particular order).

@@ -105,7 +105,9 @@ impl State {
             }
             (true, Some(id))
         } else if subscribe {
-            let first = self.subs.subscribe(&topic, id);
+            // One peer's subscriptions are a set, as in libzmq's mtrie: a
+            // repeated subscription changes nothing, one cancel removes it.
+            let first = !self.subs.contains(&topic, id) && self.subs.subscribe(&topic, id);
             (first || self.opts.xpub_verbose, None)
         } else {
             let last = self.subs.unsubscribe(&topic, id);
@@ -151,10 +153,10 @@ impl State {
         let Some(id) = self.xpub_last else {
             return false;
         };
-        if subscribe {
-            self.subs.subscribe(topic, id);
-        } else {
+        if !subscribe {
             self.subs.unsubscribe(topic, id);
+        } else if !self.subs.contains(topic, id) {
+            self.subs.subscribe(topic, id);
         }
         true
     }
