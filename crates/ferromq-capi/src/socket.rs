@@ -141,6 +141,27 @@ impl Sock {
         let dontwait = flags & ZMQ_DONTWAIT != 0;
         let mut sending = self.sending.lock();
         let first = sending.is_empty();
+        if first && self.kind == SocketType::Router {
+            if flags & ZMQ_SNDMORE == 0 {
+                // A routing id with no message after it: libzmq drops it.
+                return Ok(len);
+            }
+            // libzmq routes at the first frame, so ROUTER_MANDATORY fails
+            // there: EHOSTUNREACH for an unknown peer, EAGAIN for a full one.
+            if self.sock.options().router_mandatory {
+                drop(sending);
+                let timeout = if dontwait {
+                    Some(Duration::ZERO)
+                } else {
+                    self.sock.options().sndtimeo
+                };
+                self.wait(timeout, &mut || {
+                    self.sock.router_check(&frame).map_err(|e| errno::code(&e))
+                })?;
+                self.sending.lock().push(frame);
+                return Ok(len);
+            }
+        }
         if flags & ZMQ_SNDMORE != 0 {
             // libzmq decides EAGAIN on the first frame; once it is taken the
             // rest of the message cannot fail for want of room.

@@ -117,6 +117,14 @@ int main (void)
     int linger = 0;
     CHECK (zmq_setsockopt (req, ZMQ_LINGER, &linger, sizeof linger) == 0);
     CHECK (zmq_setsockopt (rep, ZMQ_LINGER, &linger, sizeof linger) == 0);
+    /* ROUTER: a lone routing-id frame is dropped, as libzmq does; with
+       ROUTER_MANDATORY an unknown peer fails at the first frame. */
+    void *router = zmq_socket (ctx, ZMQ_ROUTER);
+    CHECK (router && zmq_send (router, "nobody", 6, 0) == 6);
+    int mandatory = 1;
+    CHECK (zmq_setsockopt (router, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof mandatory) == 0);
+    CHECK (zmq_send (router, "nobody", 6, ZMQ_SNDMORE) == -1 && zmq_errno () == EHOSTUNREACH);
+    CHECK (zmq_close (router) == 0);
     CHECK (zmq_close (req) == 0);
     CHECK (zmq_close (req) == -1 && zmq_errno () == ENOTSOCK);
     CHECK (zmq_close (rep) == 0);

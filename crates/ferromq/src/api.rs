@@ -224,6 +224,14 @@ macro_rules! common_methods {
             self.h.core.state.lock().opts.xpub_verboser = on;
         }
 
+        /// ROUTER: checks that a message to `routing_id` would be taken now:
+        /// [`Error::HostUnreachable`] if no connected peer has that id,
+        /// [`Error::WouldBlock`] if its queue is full. (With
+        /// `router_mandatory`, `send` reports the same.)
+        pub fn router_check(&self, routing_id: &[u8]) -> Result<()> {
+            self.h.core.router_check(routing_id)
+        }
+
         /// Reports the socket's connection events (a mask of
         /// [`monitor`](crate::monitor) constants, e.g. [`monitor::ALL`](crate::monitor::ALL))
         /// as two-frame messages on a PAIR socket bound to `endpoint`, which

@@ -769,6 +769,27 @@ impl SocketCore {
         Ok(())
     }
 
+    /// ROUTER: whether a message to `routing_id` would be taken now:
+    /// `HostUnreachable` if no connected peer has it, `WouldBlock` if its
+    /// queue is full.
+    pub fn router_check(&self, routing_id: &[u8]) -> Result<(), Error> {
+        if self.kind != SocketType::Router {
+            return Err(Error::NotSupported);
+        }
+        let st = self.state.lock();
+        let peer = st
+            .ids
+            .get(routing_id)
+            .and_then(|id| st.peers.get(&id))
+            .filter(|p| p.connected)
+            .ok_or(Error::HostUnreachable)?;
+        if st.opts.has_out_room(peer.out.len()) {
+            Ok(())
+        } else {
+            Err(Error::WouldBlock)
+        }
+    }
+
     /// SUB/XSUB: subscribe to (or cancel) a topic prefix.
     pub fn set_subscription(&self, subscribe: bool, topic: &[u8]) -> Result<(), Error> {
         if self.is_dead() {
