@@ -481,10 +481,13 @@ pub extern "C" fn zmq_sendiov(
                     std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len)
                 })
             };
+            // As libzmq: every part goes with the caller's flags (so without
+            // ZMQ_SNDMORE each is a message of its own), the last without
+            // ZMQ_SNDMORE.
             let part_flags = if i + 1 < count {
-                flags | ZMQ_SNDMORE
-            } else {
                 flags
+            } else {
+                flags & !ZMQ_SNDMORE
             };
             match sock.send_frame(data, part_flags) {
                 Ok(n) => sent = n,

@@ -265,7 +265,8 @@ pub extern "C" fn zmq_setsockopt(
             }
             // The TTL travels in deciseconds in a u16.
             (HEARTBEAT_TTL, Some(v)) if (0..=6_553_599).contains(&v) => {
-                sk.set_heartbeat_ttl(ms_to_opt(v, 0));
+                // Kept in whole deciseconds, as libzmq does.
+                sk.set_heartbeat_ttl(ms_to_opt(v - v % 100, 0));
                 true
             }
             (XPUB_VERBOSE, Some(v)) if sock.kind == SocketType::XPub => {

@@ -22,6 +22,7 @@ struct Handle {
 impl Drop for Handle {
     fn drop(&mut self) {
         self.core.close();
+        crate::transport::inproc::keep_pending(&self.core);
     }
 }
 
@@ -215,13 +216,19 @@ macro_rules! common_methods {
         }
 
         /// XPUB: pass every subscription message up, not only new topics.
+        /// As in libzmq, this turns verbose unsubscriptions off.
         pub fn set_xpub_verbose(&self, on: bool) {
-            self.h.core.state.lock().opts.xpub_verbose = on;
+            let opts = &mut self.h.core.state.lock().opts;
+            opts.xpub_verbose = on;
+            opts.xpub_verboser = false;
         }
 
-        /// XPUB: pass every unsubscription up, not only a topic's last.
+        /// XPUB: pass every subscription and every unsubscription up (as
+        /// in libzmq, this is verbose mode for both).
         pub fn set_xpub_verboser(&self, on: bool) {
-            self.h.core.state.lock().opts.xpub_verboser = on;
+            let opts = &mut self.h.core.state.lock().opts;
+            opts.xpub_verbose = on;
+            opts.xpub_verboser = on;
         }
 
         /// ROUTER: checks that a message to `routing_id` would be taken now:

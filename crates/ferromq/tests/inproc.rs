@@ -251,3 +251,62 @@ fn conflate_keeps_only_the_newest_message() {
     assert_eq!(&pull.recv().unwrap()[0][..], &[9]);
     assert!(matches!(pull.try_recv(), Err(Error::WouldBlock)));
 }
+
+#[test]
+fn a_non_blocking_receive_loop_sees_everything_sent() {
+    // libzmq's inproc pipe holds SNDHWM + RCVHWM and every message in it is
+    // readable at once: draining with non-blocking receives finds them all,
+    // with no background transfer to wait for.
+    let ctx = Context::new();
+    let pull = ctx.socket(SocketType::Pull).unwrap();
+    pull.bind("inproc://drain-all").unwrap();
+    let push = ctx.socket(SocketType::Push).unwrap();
+    push.connect("inproc://drain-all").unwrap();
+    let mut sent = 0;
+    while push.try_send(sent.to_string()).is_ok() {
+        sent += 1;
+    }
+    assert_eq!(sent, 2000, "SNDHWM + RCVHWM");
+    let mut got = 0;
+    while let Ok(m) = pull.try_recv() {
+        assert_eq!(m, Message::from(got.to_string()));
+        got += 1;
+    }
+    assert_eq!(got, sent);
+}
+
+#[test]
+fn messages_of_a_closed_connector_reach_a_later_bind() {
+    // As libzmq's pending pipes: a socket that connected before the bind,
+    // queued messages and closed still delivers them once the bind comes.
+    let ctx = Context::new();
+    for i in 0..3 {
+        let push = ctx.socket(SocketType::Push).unwrap();
+        push.connect("inproc://late-bind").unwrap();
+        push.send(format!("from closed connector {i}")).unwrap();
+        push.close();
+    }
+    let pull = sock(&ctx, SocketType::Pull);
+    pull.bind("inproc://late-bind").unwrap();
+    let mut got: Vec<String> = (0..3)
+        .map(|_| String::from_utf8(pull.recv().unwrap()[0].to_vec()).unwrap())
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "from closed connector 0",
+            "from closed connector 1",
+            "from closed connector 2"
+        ]
+    );
+    // Linger 0 drops them instead.
+    let push = ctx.socket(SocketType::Push).unwrap();
+    push.set_linger(Some(Duration::ZERO));
+    push.connect("inproc://late-bind-2").unwrap();
+    push.send("dropped").unwrap();
+    push.close();
+    let pull = sock(&ctx, SocketType::Pull);
+    pull.bind("inproc://late-bind-2").unwrap();
+    assert!(matches!(pull.try_recv(), Err(Error::WouldBlock)));
+}

@@ -53,6 +53,9 @@ pub(crate) struct Peer {
     /// The metadata of its current (or last) connection, given to every
     /// message received from it.
     meta: Option<Arc<Metadata>>,
+    /// An inproc peer: the sending socket and the link its messages come
+    /// over, so a receive can pull them through itself.
+    source: Option<(std::sync::Weak<SocketCore>, Arc<InprocLink>)>,
 }
 
 impl Peer {
@@ -69,6 +72,7 @@ impl Peer {
             driver,
             link: None,
             meta: None,
+            source: None,
         }
     }
 
@@ -332,6 +336,13 @@ impl SocketCore {
         }
     }
 
+    /// Records where an inproc peer's messages come from.
+    pub(crate) fn set_source(&self, id: PeerId, from: &Arc<SocketCore>, link: Arc<InprocLink>) {
+        if let Some(p) = self.state.lock().peers.get_mut(&id) {
+            p.source = Some((Arc::downgrade(from), link));
+        }
+    }
+
     /// Connects a peer to its inproc counterpart (or disconnects it).
     pub(crate) fn set_link(&self, id: PeerId, link: Option<Arc<InprocLink>>) {
         if let Some(p) = self.state.lock().peers.get_mut(&id) {
@@ -565,6 +576,7 @@ impl SocketCore {
         if p.link.take().is_some() {
             self.inproc_links.fetch_sub(1, Ordering::Relaxed);
         }
+        p.source = None;
         p.read_paused = false;
         // Messages still queued from this peer keep their routing id.
         let rid = if p.superseded {
@@ -1001,7 +1013,7 @@ impl SocketCore {
             let mut wake_driver = None;
             if p.read_paused && st.opts.in_resume(p.inbox.len()) {
                 p.read_paused = false;
-                wake_driver = Some(p.driver.clone());
+                wake_driver = Some((p.driver.clone(), p.source.clone()));
             }
             let routing_id = p.routing_id.clone();
             let mut msg = msg;
@@ -1057,8 +1069,16 @@ impl SocketCore {
                 // REQ may send again, REP must answer: writability changed.
                 self.signal_fd();
             }
-            if let Some(d) = wake_driver {
-                d.notify_one();
+            match wake_driver {
+                // An inproc sender held back by our HWM: take its messages
+                // now, so the two queues act as libzmq's one pipe (a
+                // non-blocking receive loop sees everything that was sent).
+                Some((d, Some((from, link)))) => match from.upgrade() {
+                    Some(from) => inproc::push(&from, &link, &d),
+                    None => d.notify_one(),
+                },
+                Some((d, None)) => d.notify_one(),
+                None => {}
             }
             if more {
                 self.wake_readable(1);

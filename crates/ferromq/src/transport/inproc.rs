@@ -49,6 +49,24 @@ struct Pending {
     peer: PeerId,
     notify: Arc<Notify>,
     cancel: CancellationToken,
+    /// Set once the socket is closed with messages queued here: keeps it
+    /// (bounded by its HWM) until a binder takes them or the context ends.
+    keep: Option<Arc<SocketCore>>,
+}
+
+/// The socket's last handle is gone. Its connects still waiting for a
+/// binder keep it alive with what they queued, so a later bind receives
+/// those messages, as libzmq's pending pipes do; linger 0 drops them.
+pub(crate) fn keep_pending(core: &Arc<SocketCore>) {
+    if core.state.lock().opts.linger == Some(std::time::Duration::ZERO) {
+        return;
+    }
+    let mut reg = core.shared.inproc.lock();
+    for p in reg.pending.values_mut().flatten() {
+        if std::ptr::eq(p.core.as_ptr(), Arc::as_ptr(core)) && core.has_outgoing(p.peer) {
+            p.keep = Some(core.clone());
+        }
+    }
 }
 
 impl Bound {
@@ -114,6 +132,7 @@ pub(crate) fn connect(core: &Arc<SocketCore>, name: &str, cancel: CancellationTo
         peer,
         notify,
         cancel,
+        keep: None,
     };
     attach_or_wait(core, name, p);
     peer
@@ -234,6 +253,8 @@ fn start_pipe(binder: Arc<SocketCore>, bind_cancel: CancellationToken, name: Str
     });
     conn.set_link(cpeer, Some(up.clone()));
     binder.set_link(bpeer, Some(down.clone()));
+    binder.set_source(bpeer, &conn, up.clone());
+    conn.set_source(cpeer, &binder, down.clone());
     // What queued before the attach (connect-before-bind, subscriptions,
     // a welcome message) moves now, in the caller's thread.
     push(&conn, &up, &p.notify);
