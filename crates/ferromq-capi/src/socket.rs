@@ -516,7 +516,6 @@ pub extern "C" fn zmq_recviov(
             return fail(libc::EINVAL, -1);
         }
         let mut n = 0;
-        let mut total = 0usize;
         while n < cap {
             let (frame, more, _) = match sock.recv_frame(if n == 0 { flags } else { 0 }) {
                 Ok(f) => f,
@@ -536,7 +535,6 @@ pub extern "C" fn zmq_recviov(
                     iov_len: frame.len(),
                 };
             }
-            total += frame.len();
             n += 1;
             if !more {
                 break;
@@ -544,6 +542,7 @@ pub extern "C" fn zmq_recviov(
         }
         // SAFETY: as above.
         unsafe { *count = n };
-        total.min(i32::MAX as usize) as i32
+        // libzmq returns the number of parts received.
+        n.min(i32::MAX as usize) as i32
     })
 }

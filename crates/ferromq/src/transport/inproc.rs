@@ -223,7 +223,9 @@ pub(crate) fn cut(link: &InprocLink) {
 
 fn start_pipe(binder: Arc<SocketCore>, bind_cancel: CancellationToken, name: String, p: Pending) {
     let Some(conn) = p.core.upgrade() else { return };
-    if p.cancel.is_cancelled() || !binder.kind.is_compatible(conn.kind) {
+    // libzmq does not check socket types over inproc (a PAIR may feed a
+    // PULL); neither do we.
+    if p.cancel.is_cancelled() {
         return;
     }
     let bnotify = Arc::new(Notify::new());
