@@ -59,6 +59,7 @@ const XPUB_VERBOSER: i32 = 78;
 const XPUB_MANUAL: i32 = 71;
 const BINDTODEVICE: i32 = 92;
 const REQ_CORRELATE: i32 = 52;
+const PROBE_ROUTER: i32 = 51;
 const REQ_RELAXED: i32 = 53;
 /// A draft option of libzmq 4.3.5 (not in the stable header).
 const ONLY_FIRST_SUBSCRIBE: i32 = 108;
@@ -271,6 +272,15 @@ pub extern "C" fn zmq_setsockopt(
             }
             (XPUB_VERBOSE, Some(v)) if sock.kind == SocketType::XPub => {
                 sk.set_xpub_verbose(v != 0);
+                true
+            }
+            (PROBE_ROUTER, Some(v))
+                if matches!(
+                    sock.kind,
+                    SocketType::Router | SocketType::Dealer | SocketType::Req
+                ) =>
+            {
+                sk.set_probe_router(v != 0);
                 true
             }
             (REQ_CORRELATE, Some(v)) if sock.kind == SocketType::Req => {

@@ -262,6 +262,12 @@ macro_rules! common_methods {
             self.h.core.state.lock().opts.xpub_manual = on;
         }
 
+        /// ROUTER/DEALER/REQ: greet each new connection with an empty
+        /// message (`ZMQ_PROBE_ROUTER`).
+        pub fn set_probe_router(&self, on: bool) {
+            self.h.core.state.lock().opts.probe_router = on;
+        }
+
         /// REQ: match replies to requests by a request id frame
         /// (`ZMQ_REQ_CORRELATE`).
         pub fn set_req_correlate(&self, on: bool) {

@@ -62,6 +62,10 @@ pub struct SocketOptions {
     /// up and the application applies it by calling `subscribe`/`unsubscribe`
     /// on the XPUB (for the subscriber of the message it last received).
     pub xpub_manual: bool,
+    /// ROUTER/DEALER/REQ: send an empty message to each peer when its
+    /// connection comes up, so a ROUTER there learns our routing id at once
+    /// (libzmq's `ZMQ_PROBE_ROUTER`).
+    pub probe_router: bool,
     /// REQ: prefix each request with a request id and accept only the reply
     /// that carries it back (libzmq's `ZMQ_REQ_CORRELATE`).
     pub req_correlate: bool,
@@ -132,6 +136,7 @@ impl Default for SocketOptions {
             xpub_welcome_msg: None,
             invert_matching: false,
             xpub_manual: false,
+            probe_router: false,
             req_correlate: false,
             req_relaxed: false,
             only_first_subscribe: false,

@@ -270,3 +270,19 @@ fn req_correlate_and_relaxed_discard_stale_replies() {
     strict.send("one").unwrap();
     assert!(matches!(strict.send("two"), Err(e) if matches!(e.error, Error::State)));
 }
+
+#[test]
+fn probe_router_greets_each_connection() {
+    let ctx = Context::new();
+    let router = sock(&ctx, SocketType::Router);
+    router.bind("tcp://127.0.0.1:*").unwrap();
+    let dealer = sock(&ctx, SocketType::Dealer);
+    dealer.set_routing_id("prober").unwrap();
+    dealer.set_probe_router(true);
+    dealer.connect(&router.last_endpoint()).unwrap();
+    // Without sending anything, the dealer is known to the router.
+    assert_eq!(router.recv().unwrap(), Message::from(["prober", ""]));
+    let reply: Message = ["prober", "hello"].into();
+    router.send(reply).unwrap();
+    assert_eq!(dealer.recv().unwrap(), Message::from("hello"));
+}

@@ -539,11 +539,17 @@ impl SocketCore {
             }
         }
         let welcome = st.opts.xpub_welcome_msg.clone();
+        let probe = st.opts.probe_router;
         let p = st.peers.get_mut(&id)?;
         p.connected = true;
         p.superseded = false;
         p.meta = meta;
         match self.kind {
+            SocketType::Router | SocketType::Dealer | SocketType::Req if probe => {
+                // Ahead of anything queued while the connection was down.
+                p.out.push_front(Message::from(Bytes::new()));
+                p.driver.notify_one();
+            }
             SocketType::Pub | SocketType::XPub => {
                 if let Some(w) = welcome {
                     p.out.push_back(Message::from(w));
