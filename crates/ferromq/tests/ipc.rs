@@ -148,3 +148,27 @@ fn interop_with_libzmq_over_ipc_both_directions() {
         assert!(child.wait().unwrap().success());
     }
 }
+
+#[test]
+fn a_new_bind_on_the_path_survives_the_old_listeners_cleanup() {
+    // The first binder closes; a second binds the same path at once. The
+    // first one's cleanup must not remove the second one's socket file, or
+    // the connected PULL could never reconnect.
+    let dir = std::env::temp_dir().join(format!("ferromq-rebind-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ep = format!("ipc://{}", dir.join("sock").display());
+    let ctx = Context::new();
+    let first = sock(&ctx, SocketType::Push);
+    first.bind(&ep).unwrap();
+    let pull = sock(&ctx, SocketType::Pull);
+    pull.set_reconnect_ivl(Some(Duration::from_millis(10)));
+    pull.connect(&ep).unwrap();
+    first.send("one").unwrap();
+    assert_eq!(pull.recv().unwrap(), Message::from("one"));
+    first.close();
+    let second = sock(&ctx, SocketType::Push);
+    second.bind(&ep).unwrap();
+    second.send("two").unwrap();
+    assert_eq!(pull.recv().unwrap(), Message::from("two"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -105,6 +105,14 @@ pub(crate) fn bind(
     }
     let std_listener = StdListener::bind_addr(&address(&place)?)?;
     std_listener.set_nonblocking(true)?;
+    // The file we made: removed at the end only if it is still ours (a
+    // later bind to the same path replaces it, and must keep its own).
+    let made = match &place {
+        Place::Path(p) => std::fs::symlink_metadata(p)
+            .ok()
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m)),
+        Place::Abstract(_) => None,
+    };
     let listener = {
         let _enter = core.shared.handle.enter();
         UnixListener::from_std(std_listener)?
@@ -152,7 +160,11 @@ pub(crate) fn bind(
         drop(listener);
         c.event(monitor::CLOSED, listen_fd, &endpoint);
         if let Place::Path(p) = &place {
-            let _ = std::fs::remove_file(p);
+            let still_ours = std::fs::symlink_metadata(p)
+                .is_ok_and(|m| Some(std::os::unix::fs::MetadataExt::ino(&m)) == made);
+            if still_ours {
+                let _ = std::fs::remove_file(p);
+            }
         }
         if let Some(dir) = private_dir {
             let _ = std::fs::remove_dir(dir);
