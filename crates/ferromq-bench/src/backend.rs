@@ -48,12 +48,17 @@ pub enum Transport {
 }
 
 impl Transport {
-    /// The endpoint a binder binds (the OS picks tcp ports and ipc paths).
-    pub fn bind_endpoint(self) -> &'static str {
+    /// The endpoint a binder binds: the OS picks tcp ports; ipc gets a
+    /// path of its own per binder process.
+    pub fn bind_endpoint(self) -> String {
         match self {
-            Transport::Tcp => "tcp://127.0.0.1:*",
-            Transport::Ipc => "ipc://*",
-            Transport::Inproc => "inproc://ferromq-bench",
+            Transport::Tcp => "tcp://127.0.0.1:*".into(),
+            Transport::Ipc => format!(
+                "ipc://{}/ferromq-bench-{}.sock",
+                std::env::temp_dir().display(),
+                std::process::id()
+            ),
+            Transport::Inproc => "inproc://ferromq-bench".into(),
         }
     }
 }
@@ -143,7 +148,7 @@ macro_rules! ferromq_backend {
         impl Sock for $name {
             async fn bind(setup: Setup) -> Result<(Self, String)> {
                 let s = Self::open(setup)?;
-                s.sock.bind(setup.transport.bind_endpoint())?;
+                s.sock.bind(&setup.transport.bind_endpoint())?;
                 let endpoint = s.sock.last_endpoint();
                 Ok((s, endpoint))
             }
@@ -254,7 +259,7 @@ impl Libzmq {
 impl Sock for Libzmq {
     async fn bind(setup: Setup) -> Result<(Self, String)> {
         let s = Self::open(setup)?;
-        s.sock.bind(setup.transport.bind_endpoint())?;
+        s.sock.bind(&setup.transport.bind_endpoint())?;
         let endpoint = s
             .sock
             .get_last_endpoint()?

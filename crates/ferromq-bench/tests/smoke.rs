@@ -6,17 +6,35 @@ use std::process::Command;
 #[test]
 fn quick_run_reports_every_backend() {
     let backends = ["ferromq", "ferromq-async", "libzmq", "raw-tcp"];
-    let out = Command::new(env!("CARGO_BIN_EXE_ferromq-bench"))
-        .args([
-            "run",
-            "--quick",
-            "--timeout",
-            "60",
-            "--backends",
-            &backends.join(","),
-        ])
-        .output()
-        .expect("ferromq-bench runs");
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_ferromq-bench"))
+            .args([
+                "run",
+                "--quick",
+                "--timeout",
+                "30",
+                "--backends",
+                &backends.join(","),
+            ])
+            .output()
+            .expect("ferromq-bench runs")
+    };
+    let mut out = run();
+    // libzmq 4.3.4 (the zmq crate's) has hung here now and then in a quick
+    // ipc row, on a loaded machine; one such failure of libzmq alone gets
+    // one more run. Any failure of ferromq fails at once.
+    let failed_rows = |o: &std::process::Output| -> Vec<String> {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| l.contains("**FAILED**"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let first = failed_rows(&out);
+    if !first.is_empty() && first.iter().all(|l| l.contains("| libzmq |")) {
+        eprintln!("libzmq rows failed, running once more: {first:?}");
+        out = run();
+    }
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

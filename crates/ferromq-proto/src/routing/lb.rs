@@ -15,10 +15,15 @@ impl LoadBalancer {
         Self::default()
     }
 
-    /// Adds a peer at the end of the rotation.
+    /// Adds a peer to the rotation, in id order.
     pub fn add(&mut self, peer: PeerId) {
-        if !self.peers.contains(&peer) {
-            self.peers.push(peer);
+        // Peers rank by id, which the runtime hands out in connect/accept
+        // order: the rotation then visits them in that order, as libzmq's.
+        if let Err(i) = self.peers.binary_search(&peer) {
+            self.peers.insert(i, peer);
+            if i < self.next {
+                self.next += 1;
+            }
         }
     }
 

@@ -159,8 +159,10 @@ pub(crate) struct EndpointEntry {
 pub(crate) enum Slot {
     /// A peer made by `connect`, which already exists.
     Existing(PeerId),
-    /// An accepted connection: a peer is made at handshake.
-    New,
+    /// An accepted connection: a peer is made at handshake, with the id
+    /// reserved when it was accepted (so peers rank in accept order, as
+    /// libzmq's pipes do in round robin).
+    New(PeerId),
 }
 
 pub(crate) struct SocketCore {
@@ -470,6 +472,13 @@ impl SocketCore {
         cfg
     }
 
+    /// An id for a connection just accepted; its peer is made at handshake.
+    pub fn reserve_peer(&self) -> PeerId {
+        let mut st = self.state.lock();
+        st.next_peer += 1;
+        st.next_peer - 1
+    }
+
     /// Makes the peer of a `connect` endpoint, so messages can queue at once.
     pub fn add_connect_peer(&self, driver: Arc<Notify>) -> PeerId {
         let mut st = self.state.lock();
@@ -500,18 +509,16 @@ impl SocketCore {
     ) -> Option<PeerId> {
         // A closing socket still takes connections for the peers it has
         // messages queued for (linger), but no new peers.
-        if self.is_closed() && matches!(slot, Slot::New) {
+        if self.is_closed() && matches!(slot, Slot::New(_)) {
             return None;
         }
         let mut st = self.state.lock();
         let id = match slot {
             Slot::Existing(id) => id,
-            Slot::New => {
+            Slot::New(id) => {
                 if self.kind == SocketType::Pair && st.peers.values().any(|p| !p.gone) {
                     return None;
                 }
-                let id = st.next_peer;
-                st.next_peer += 1;
                 st.peers.insert(id, Peer::new(driver.clone()));
                 id
             }
@@ -531,7 +538,7 @@ impl SocketCore {
                     }
                 }
                 Err(_) => {
-                    if matches!(slot, Slot::New) {
+                    if matches!(slot, Slot::New(_)) {
                         st.peers.remove(&id);
                     }
                     return None;

@@ -81,7 +81,7 @@ pub(crate) async fn run<S: Stream>(
     }
     if let Some(id) = peer {
         // Accepted peers go with their connection; connect peers wait for the next one.
-        core.detach(id, matches!(slot, Slot::New));
+        core.detach(id, matches!(slot, Slot::New(_)));
     }
     match r {
         Ok(exit) => exit,
@@ -150,7 +150,7 @@ async fn pump<S: Stream>(
             let flushed = conn.transmit_is_empty()
                 && match (*peer, slot) {
                     (Some(id), _) | (None, Slot::Existing(id)) => !core.has_outgoing(id),
-                    (None, Slot::New) => true,
+                    (None, Slot::New(_)) => true,
                 };
             let expired = core.linger_deadline().is_some_and(|d| Instant::now() >= d);
             if flushed || expired {

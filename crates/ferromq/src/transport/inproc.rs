@@ -229,7 +229,8 @@ fn start_pipe(binder: Arc<SocketCore>, bind_cancel: CancellationToken, name: Str
         return;
     }
     let bnotify = Arc::new(Notify::new());
-    let Some(bpeer) = binder.attach(Slot::New, &info(&conn), &bnotify, None) else {
+    let slot = Slot::New(binder.reserve_peer());
+    let Some(bpeer) = binder.attach(slot, &info(&conn), &bnotify, None) else {
         // Refused (a second PAIR peer): wait for another binding.
         let mut reg = conn.shared.inproc.lock();
         reg.pending.entry(name).or_default().push(p);

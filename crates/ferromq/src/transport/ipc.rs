@@ -141,9 +141,9 @@ pub(crate) fn bind(
                         &endpoint,
                     );
                     let (c2, cancel2, ep) = (c.clone(), cancel.clone(), endpoint.clone());
+                    let slot = Slot::New(c.reserve_peer());
                     c.shared.spawn(async move {
-                        driver::run(c2, stream, Slot::New, Arc::new(Notify::new()), cancel2, ep)
-                            .await;
+                        driver::run(c2, stream, slot, Arc::new(Notify::new()), cancel2, ep).await;
                     });
                 }
                 Err(e) => {

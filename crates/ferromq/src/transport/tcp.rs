@@ -206,8 +206,9 @@ async fn accept_loop(
                 );
                 let c = core.clone();
                 let (cancel, ep) = (cancel.clone(), endpoint.clone());
+                let slot = Slot::New(core.reserve_peer());
                 core.shared.spawn(async move {
-                    driver::run(c, stream, Slot::New, Arc::new(Notify::new()), cancel, ep).await;
+                    driver::run(c, stream, slot, Arc::new(Notify::new()), cancel, ep).await;
                 });
             }
             Err(e) => {
