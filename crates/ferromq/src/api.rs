@@ -54,7 +54,8 @@ macro_rules! common_methods {
             self.h.core.unbind(endpoint)
         }
 
-        /// Stops connecting to an endpoint and drops what was queued for it.
+        /// Stops connecting to an endpoint and drops what was queued for it,
+        /// both ways: messages from that peer not yet received go too (libzmq).
         pub fn disconnect(&self, endpoint: &str) -> Result<()> {
             self.h.core.disconnect(endpoint)
         }

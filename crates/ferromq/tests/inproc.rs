@@ -310,3 +310,20 @@ fn messages_of_a_closed_connector_reach_a_later_bind() {
     pull.bind("inproc://late-bind-2").unwrap();
     assert!(matches!(pull.try_recv(), Err(Error::WouldBlock)));
 }
+
+#[test]
+fn disconnect_drops_what_the_peer_sent_and_was_not_read() {
+    // As libzmq: zmq_disconnect takes the pipe away with its contents.
+    let ctx = Context::new();
+    let push = sock(&ctx, SocketType::Push);
+    push.bind("inproc://drop-unread").unwrap();
+    let pull = sock(&ctx, SocketType::Pull);
+    pull.connect("inproc://drop-unread").unwrap();
+    push.send("unread").unwrap();
+    pull.disconnect("inproc://drop-unread").unwrap();
+    assert!(matches!(pull.try_recv(), Err(Error::WouldBlock)));
+    // A new connection works afresh.
+    pull.connect("inproc://drop-unread").unwrap();
+    push.send("fresh").unwrap();
+    assert_eq!(pull.recv().unwrap(), Message::from("fresh"));
+}

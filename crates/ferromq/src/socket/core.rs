@@ -739,6 +739,16 @@ impl SocketCore {
 
     /// Forgets a `connect` peer for good (disconnect, or close after linger).
     /// An inproc peer's far side goes at once too, as in libzmq.
+    /// Discards what a peer sent that was not received yet.
+    pub fn drop_inbox(&self, id: PeerId) {
+        let mut st = self.state.lock();
+        if let Some(p) = st.peers.get_mut(&id) {
+            p.inbox.clear();
+            p.in_fq = false;
+            st.fq.remove(id);
+        }
+    }
+
     pub fn remove_peer(&self, id: PeerId) {
         let link = self
             .state

@@ -95,6 +95,9 @@ impl SocketCore {
         };
         entry.cancel.cancel();
         if let Some(peer) = entry.peer {
+            // As libzmq's zmq_disconnect: the pipe goes, with what it held
+            // in both directions.
+            self.drop_inbox(peer);
             self.remove_peer(peer);
         }
         Ok(())
