@@ -21,6 +21,9 @@ const BLOCKY: i32 = 70;
 /// What `zmq_ctx_new` hands out.
 pub struct Ctx {
     magic: u32,
+    /// The process that made it: a forked child inherits the memory but
+    /// not the I/O threads, so it must not wait for them.
+    pid: u32,
     pub state: Mutex<CtxState>,
     /// Signalled when a socket of this context closes.
     closed: Condvar,
@@ -98,6 +101,7 @@ pub extern "C" fn zmq_ctx_new() -> *mut c_void {
     guard(ptr::null_mut(), || {
         let ctx = Box::new(Ctx {
             magic: CTX_MAGIC,
+            pid: std::process::id(),
             state: Mutex::new(CtxState {
                 engine: None,
                 io_threads: 1,
@@ -153,8 +157,15 @@ pub extern "C" fn zmq_ctx_term(context: *mut c_void) -> i32 {
             st.engine.take()
         };
         if let Some(e) = engine {
-            // Linger: closed sockets flush before the engine stops.
-            let _ = e.term();
+            if std::process::id() == c.pid {
+                // Linger: closed sockets flush before the engine stops.
+                let _ = e.term();
+            } else {
+                // A forked child terminating its parent's context (as
+                // libzmq allows): the I/O threads stayed in the parent, so
+                // there is nothing to wait for or stop here.
+                std::mem::forget(e);
+            }
         }
         // SAFETY: the handle came from Box::into_raw in zmq_ctx_new, every
         // socket of it is closed, and libzmq forbids using it after term.
