@@ -8,7 +8,6 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener as StdListener};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Notify;
@@ -17,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::driver;
 use super::Stream;
 use crate::monitor;
-use crate::socket::core::{Slot, SocketCore};
+use crate::socket::core::SocketCore;
 
 impl Stream for UnixStream {
     async fn ready(&self, interest: tokio::io::Interest) -> io::Result<tokio::io::Ready> {
@@ -123,42 +122,7 @@ pub(crate) fn bind(
     core.event(monitor::LISTENING, listen_fd, &endpoint);
     let c = core.clone();
     core.shared.spawn(async move {
-        loop {
-            let accepted = tokio::select! {
-                _ = cancel.cancelled() => break,
-                _ = c.closing.cancelled() => break,
-                r = listener.accept() => r,
-            };
-            match accepted {
-                Ok((stream, _)) => {
-                    c.state
-                        .lock()
-                        .opts
-                        .apply_to_stream(socket2::SockRef::from(&stream), false);
-                    c.event(
-                        monitor::ACCEPTED,
-                        super::Stream::fd(&stream) as u32,
-                        &endpoint,
-                    );
-                    let (c2, cancel2, ep) = (c.clone(), cancel.clone(), endpoint.clone());
-                    let slot = Slot::New(c.reserve_peer());
-                    c.shared.spawn(async move {
-                        driver::run(c2, stream, slot, Arc::new(Notify::new()), cancel2, ep).await;
-                    });
-                }
-                Err(e) => {
-                    c.event(
-                        monitor::ACCEPT_FAILED,
-                        e.raw_os_error().unwrap_or(0) as u32,
-                        &endpoint,
-                    );
-                    tracing::warn!(error = %e, "ipc accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-        drop(listener);
-        c.event(monitor::CLOSED, listen_fd, &endpoint);
+        super::accept_loop(c, listener, cancel, endpoint).await;
         if let Place::Path(p) = &place {
             let still_ours = std::fs::symlink_metadata(p)
                 .is_ok_and(|m| Some(std::os::unix::fs::MetadataExt::ino(&m)) == made);

@@ -10,6 +10,9 @@ use std::io::{self, IoSlice};
 use bytes::BytesMut;
 use tokio::io::{Interest, Ready};
 
+use crate::monitor;
+use crate::socket::core::{Slot, SocketCore};
+
 /// What the driver needs of a byte stream: readiness and non-blocking I/O.
 pub(crate) trait Stream: Send + Sync + 'static {
     fn ready(
@@ -23,6 +26,78 @@ pub(crate) trait Stream: Send + Sync + 'static {
     fn fd(&self) -> i32;
     /// What the transport knows of the peer, as metadata properties.
     fn peer_properties(&self, meta: &mut ferromq_proto::wire::metadata::Metadata);
+}
+
+/// What the accept loop needs of a listening socket.
+pub(crate) trait Listener: Send + 'static {
+    type Stream: Stream;
+    fn accept(&self) -> impl std::future::Future<Output = io::Result<Self::Stream>> + Send;
+    /// Applies the socket's stream options to an accepted connection.
+    fn prepare(stream: &Self::Stream, opts: &crate::options::Options);
+}
+
+impl Listener for tokio::net::TcpListener {
+    type Stream = tokio::net::TcpStream;
+    async fn accept(&self) -> io::Result<Self::Stream> {
+        tokio::net::TcpListener::accept(self).await.map(|(s, _)| s)
+    }
+    fn prepare(stream: &Self::Stream, opts: &crate::options::Options) {
+        let _ = stream.set_nodelay(true);
+        opts.apply_to_stream(socket2::SockRef::from(stream), true);
+    }
+}
+
+impl Listener for tokio::net::UnixListener {
+    type Stream = tokio::net::UnixStream;
+    async fn accept(&self) -> io::Result<Self::Stream> {
+        tokio::net::UnixListener::accept(self).await.map(|(s, _)| s)
+    }
+    fn prepare(stream: &Self::Stream, opts: &crate::options::Options) {
+        opts.apply_to_stream(socket2::SockRef::from(stream), false);
+    }
+}
+
+/// Accepts connections until `cancel` or the socket closes, each run by a
+/// driver task of its own, reporting ACCEPTED/ACCEPT_FAILED and finally
+/// CLOSED to the monitor. Shared by tcp and ipc.
+pub(crate) async fn accept_loop<L: Listener + std::os::fd::AsRawFd>(
+    core: std::sync::Arc<SocketCore>,
+    listener: L,
+    cancel: tokio_util::sync::CancellationToken,
+    endpoint: std::sync::Arc<str>,
+) {
+    let listen_fd = listener.as_raw_fd() as u32;
+    loop {
+        let accepted = tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = core.closing.cancelled() => break,
+            r = listener.accept() => r,
+        };
+        match accepted {
+            Ok(stream) => {
+                L::prepare(&stream, &core.state.lock().opts);
+                core.event(monitor::ACCEPTED, stream.fd() as u32, &endpoint);
+                let slot = Slot::New(core.reserve_peer());
+                let (c, cancel, ep) = (core.clone(), cancel.clone(), endpoint.clone());
+                core.shared.spawn(async move {
+                    let notify = std::sync::Arc::new(tokio::sync::Notify::new());
+                    driver::run(c, stream, slot, notify, cancel, ep).await;
+                });
+            }
+            Err(e) => {
+                core.event(
+                    monitor::ACCEPT_FAILED,
+                    e.raw_os_error().unwrap_or(0) as u32,
+                    &endpoint,
+                );
+                // Out of file descriptors and the like: back off rather than spin.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+    drop(listener);
+    core.event(monitor::CLOSED, listen_fd, &endpoint);
 }
 
 impl Stream for tokio::net::TcpStream {

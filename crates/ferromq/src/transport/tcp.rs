@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::driver;
 use crate::endpoint::TcpSource;
 use crate::monitor;
-use crate::socket::core::{Slot, SocketCore};
+use crate::socket::core::SocketCore;
 
 /// Linux's "no such device", which libzmq reports for an unknown interface.
 const ENODEV: i32 = 19;
@@ -61,7 +61,7 @@ pub(crate) fn bind(
     let fd = std::os::fd::AsRawFd::as_raw_fd(&listener) as u32;
     core.event(monitor::LISTENING, fd, &resolved);
     let task_core = core.clone();
-    core.shared.spawn(accept_loop(
+    core.shared.spawn(super::accept_loop(
         task_core,
         listener,
         cancel,
@@ -177,54 +177,6 @@ fn resolve_source(src: &TcpSource, dest: SocketAddr) -> io::Result<SocketAddr> {
         ));
     }
     Ok(addr)
-}
-
-async fn accept_loop(
-    core: Arc<SocketCore>,
-    listener: TcpListener,
-    cancel: CancellationToken,
-    endpoint: Arc<str>,
-) {
-    let listen_fd = std::os::fd::AsRawFd::as_raw_fd(&listener) as u32;
-    loop {
-        let accepted = tokio::select! {
-            _ = cancel.cancelled() => break,
-            _ = core.closing.cancelled() => break,
-            r = listener.accept() => r,
-        };
-        match accepted {
-            Ok((stream, _)) => {
-                let _ = stream.set_nodelay(true);
-                core.state
-                    .lock()
-                    .opts
-                    .apply_to_stream(socket2::SockRef::from(&stream), true);
-                core.event(
-                    monitor::ACCEPTED,
-                    super::Stream::fd(&stream) as u32,
-                    &endpoint,
-                );
-                let c = core.clone();
-                let (cancel, ep) = (cancel.clone(), endpoint.clone());
-                let slot = Slot::New(core.reserve_peer());
-                core.shared.spawn(async move {
-                    driver::run(c, stream, slot, Arc::new(Notify::new()), cancel, ep).await;
-                });
-            }
-            Err(e) => {
-                core.event(
-                    monitor::ACCEPT_FAILED,
-                    e.raw_os_error().unwrap_or(0) as u32,
-                    &endpoint,
-                );
-                // Out of file descriptors and the like: back off rather than spin.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
-    drop(listener);
-    core.event(monitor::CLOSED, listen_fd, &endpoint);
 }
 
 /// Starts connecting in the background, forever with backoff, until
