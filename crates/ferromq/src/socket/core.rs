@@ -1037,6 +1037,14 @@ impl SocketCore {
             if p.read_paused && st.opts.in_resume(p.inbox.len()) {
                 p.read_paused = false;
                 wake_driver = Some((p.driver.clone(), p.source.clone()));
+            } else if p.source.is_some()
+                && st.opts.rcvhwm != 0
+                && p.inbox.len() + 1 == st.opts.rcvhwm.div_ceil(2).max(1)
+            {
+                // An inproc sender's held-back messages may have filled us
+                // to just below the mark without pausing us: take more each
+                // time we cross the low-water mark.
+                wake_driver = Some((p.driver.clone(), p.source.clone()));
             }
             let routing_id = p.routing_id.clone();
             let mut msg = msg;

@@ -298,8 +298,13 @@ async fn pipe(
             _ = bnotify.notified() => {}
             _ = p.cancel.cancelled() => break false,
             _ = bind_cancel.cancelled() => {}
-            _ = binder.closing.cancelled(), if !binder.is_closed() => {}
+            // The binder closing ends the loop above (binder_gone).
+            _ = binder.closing.cancelled() => {}
             _ = conn.closing.cancelled(), if !conn.is_closed() => {}
+            // A close that lands between the checks above and this select
+            // disables its branch; look again now and then rather than wait
+            // for a wake that will not come.
+            _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
         }
     };
     *up.lock.lock() = true;
