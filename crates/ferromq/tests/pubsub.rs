@@ -111,10 +111,11 @@ fn slow_subscriber_does_not_block_the_publisher() {
     fast.connect("inproc://slow").unwrap();
     sync(&publisher, &fast, "s");
     sync(&publisher, &slow, "s");
-    while fast.try_recv().is_ok() {} // probes meant for `slow`
-                                     // 10,000 messages in rounds the fast subscriber keeps up with: it gets
-                                     // every one, in order, while `slow` reads nothing and the publisher
-                                     // never waits (a zero send timeout would fail a blocking send).
+    // Drop the probes meant for `slow`.
+    while fast.try_recv().is_ok() {}
+    // 10,000 messages in rounds the fast subscriber keeps up with: it gets
+    // every one, in order, while `slow` reads nothing and the publisher
+    // never waits (a zero send timeout would fail a blocking send).
     publisher.set_sndtimeo(Some(Duration::ZERO));
     for round in 0..100u32 {
         for i in 0..50u32 {
@@ -131,16 +132,18 @@ fn slow_subscriber_does_not_block_the_publisher() {
             );
         }
     }
-    // The slow one holds at most SNDHWM + RCVHWM; the rest was dropped for it alone.
+    // The slow one holds SNDHWM + RCVHWM, less what it read before (its
+    // probes) and the pipe has not yet given back: as in libzmq, room goes
+    // back in batches of RCVHWM / 2 reads. The rest was dropped for it alone.
     // Drain until quiet (the pipe refills the inbox as it empties).
     slow.set_rcvtimeo(Some(Duration::from_millis(300)));
     let mut slow_got = 0;
     while slow.recv().is_ok() {
         slow_got += 1;
     }
-    assert_eq!(
-        slow_got, 110,
-        "slow subscriber must hold exactly SNDHWM + RCVHWM"
+    assert!(
+        (106..=110).contains(&slow_got),
+        "slow subscriber must hold SNDHWM + RCVHWM less under RCVHWM / 2, got {slow_got}"
     );
 }
 

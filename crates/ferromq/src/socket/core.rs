@@ -56,6 +56,10 @@ pub(crate) struct Peer {
     /// An inproc peer: the sending socket and the link its messages come
     /// over, so a receive can pull them through itself.
     source: Option<(std::sync::Weak<SocketCore>, Arc<InprocLink>)>,
+    /// An inproc peer: messages received since the sender last got room
+    /// back. As in libzmq's pipes, room returns in batches at the low-water
+    /// mark, so the pipe holds SNDHWM + RCVHWM counting these.
+    uncredited: usize,
 }
 
 impl Peer {
@@ -73,6 +77,7 @@ impl Peer {
             link: None,
             meta: None,
             source: None,
+            uncredited: 0,
         }
     }
 
@@ -333,7 +338,7 @@ impl SocketCore {
     /// Gets a peer's queue moving, after the state lock is released.
     pub(crate) fn kick(&self, k: Kick) {
         match k.link {
-            Some(link) => inproc::push(self, &link, &k.driver),
+            Some(link) => inproc::push(self, &link),
             None => k.driver.notify_one(),
         }
     }
@@ -342,6 +347,7 @@ impl SocketCore {
     pub(crate) fn set_source(&self, id: PeerId, from: &Arc<SocketCore>, link: Arc<InprocLink>) {
         if let Some(p) = self.state.lock().peers.get_mut(&id) {
             p.source = Some((Arc::downgrade(from), link));
+            p.uncredited = 0;
         }
     }
 
@@ -712,7 +718,10 @@ impl SocketCore {
         let st = self.state.lock();
         let queued = match self.kind {
             SocketType::XPub => st.xpub_pending.len(),
-            _ => st.peers.get(&id).map_or(0, |p| p.inbox.len()),
+            _ => st
+                .peers
+                .get(&id)
+                .map_or(0, |p| p.inbox.len() + p.uncredited),
         };
         match st.opts.rcvhwm {
             0 => usize::MAX,
@@ -1034,16 +1043,20 @@ impl SocketCore {
                 st.fq.push(id);
             }
             let mut wake_driver = None;
-            if p.read_paused && st.opts.in_resume(p.inbox.len()) {
+            if p.source.is_some() {
+                // inproc: room goes back to the sender in batches, each
+                // time we have received the low-water mark's worth (with no
+                // HWM or with conflate the sender is never held back).
                 p.read_paused = false;
-                wake_driver = Some((p.driver.clone(), p.source.clone()));
-            } else if p.source.is_some()
-                && st.opts.rcvhwm != 0
-                && p.inbox.len() + 1 == st.opts.rcvhwm.div_ceil(2).max(1)
-            {
-                // An inproc sender's held-back messages may have filled us
-                // to just below the mark without pausing us: take more each
-                // time we cross the low-water mark.
+                if st.opts.rcvhwm != 0 && !st.opts.conflate {
+                    p.uncredited += 1;
+                }
+                if p.uncredited >= st.opts.rcvhwm.div_ceil(2).max(1) {
+                    p.uncredited = 0;
+                    wake_driver = Some((p.driver.clone(), p.source.clone()));
+                }
+            } else if p.read_paused && st.opts.in_resume(p.inbox.len()) {
+                p.read_paused = false;
                 wake_driver = Some((p.driver.clone(), p.source.clone()));
             }
             let routing_id = p.routing_id.clone();
@@ -1105,7 +1118,7 @@ impl SocketCore {
                 // now, so the two queues act as libzmq's one pipe (a
                 // non-blocking receive loop sees everything that was sent).
                 Some((d, Some((from, link)))) => match from.upgrade() {
-                    Some(from) => inproc::push(&from, &link, &d),
+                    Some(from) => inproc::push(&from, &link),
                     None => d.notify_one(),
                 },
                 Some((d, None)) => d.notify_one(),

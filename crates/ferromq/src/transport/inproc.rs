@@ -180,9 +180,10 @@ pub(crate) struct InprocLink {
 }
 
 /// Moves what `from` has queued on the link's peer into the receiver, as
-/// far as the receiver's HWM allows; past that the pipe task (`waker`)
-/// carries on once the receiver drains. Call with no state lock held.
-pub(crate) fn push(from: &SocketCore, link: &InprocLink, waker: &Notify) {
+/// far as the receiver's HWM allows; past that the receiver pulls the rest
+/// itself as it gives room back (see `SocketCore::recv`). Call with no
+/// state lock held.
+pub(crate) fn push(from: &SocketCore, link: &InprocLink) {
     let Some(to) = link.to.upgrade() else { return };
     let dead = link.lock.lock();
     // Once the far side unbound, disconnected or closed, messages stay queued
@@ -193,7 +194,8 @@ pub(crate) fn push(from: &SocketCore, link: &InprocLink, waker: &Notify) {
     loop {
         let room = to.inbox_room(link.to_peer).min(BATCH);
         if room == 0 {
-            waker.notify_one();
+            // Waking the pipe task here would only spin it: nothing changes
+            // until the receiver takes messages, and then it pulls.
             return;
         }
         let mut batch: Vec<Message> = Vec::new();
@@ -260,8 +262,8 @@ fn start_pipe(binder: Arc<SocketCore>, bind_cancel: CancellationToken, name: Str
     conn.set_source(cpeer, &binder, down.clone());
     // What queued before the attach (connect-before-bind, subscriptions,
     // a welcome message) moves now, in the caller's thread.
-    push(&conn, &up, &p.notify);
-    push(&binder, &down, &bnotify);
+    push(&conn, &up);
+    push(&binder, &down);
     let shared = binder.shared.clone();
     shared.spawn(pipe(binder, bind_cancel, name, p, conn, bnotify, up, down));
 }
@@ -285,11 +287,11 @@ async fn pipe(
             // but what it queued for us still comes (linger).
             *up.lock.lock() = true;
             conn.set_link(up.from_peer, None);
-            push(&binder, &down, &bnotify);
+            push(&binder, &down);
             break true;
         }
-        push(&conn, &up, &p.notify);
-        push(&binder, &down, &bnotify);
+        push(&conn, &up);
+        push(&binder, &down);
         if conn.is_closed() && !conn.has_outgoing(up.from_peer) {
             break false;
         }
