@@ -156,6 +156,9 @@ impl Default for SocketOptions {
     }
 }
 
+/// Unsent bytes a tcp connection leaves to the kernel (TCP_NOTSENT_LOWAT).
+const TCP_NOTSENT_LOWAT: u32 = 64 * 1024;
+
 impl SocketOptions {
     /// Applies the stream-level options to a new connection.
     pub(crate) fn apply_to_stream(&self, s: socket2::SockRef<'_>, tcp: bool) {
@@ -170,8 +173,15 @@ impl SocketOptions {
         if !tcp {
             return;
         }
+        // Keep at most this much unsent data in the kernel. Loopback and
+        // fast links send at once, so only a peer that stops reading makes
+        // data wait; without a cap the kernel's autotuned send buffer (up
+        // to 4 MiB) would hold it, far past the send HWM, and a sender
+        // would see EAGAIN (ZMQ_ROUTER_MANDATORY, DONTWAIT) only after
+        // megabytes. Measured: no loss of throughput (BENCHMARKS.md).
+        let _ = s.set_tcp_notsent_lowat(TCP_NOTSENT_LOWAT);
         if self.tos != 0 {
-            let _ = s.set_tos(self.tos);
+            let _ = s.set_tos_v4(self.tos);
         }
         if let Some(on) = self.tcp_keepalive {
             let _ = s.set_keepalive(on);

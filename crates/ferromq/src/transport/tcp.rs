@@ -46,7 +46,7 @@ pub(crate) fn bind(
         (st.opts.backlog, st.opts.tos)
     };
     if tos != 0 {
-        let _ = raw.set_tos(tos);
+        let _ = raw.set_tos_v4(tos);
     }
     raw.bind(&addr.into())?;
     raw.listen(backlog.min(i32::MAX as u32) as i32)?;
