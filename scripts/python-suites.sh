@@ -21,8 +21,11 @@ scripts/stage-libzmq.sh "$work/prefix"
 "$py" -m venv "$work/venv-ferromq"
 ZMQ_PREFIX="$work/prefix" PYZMQ_NO_BUNDLE=1 "$work/venv-ferromq/bin/pip" install -q --no-cache-dir --no-binary pyzmq pyzmq==27.3.0 "${deps[@]}"
 ext=$("$work/venv-ferromq/bin/python" -c 'import zmq.backend.cython._zmq as m; print(m.__file__)')
-ldd "$ext" | grep -i zmq
-ldd "$ext" | grep -q "$work/prefix/lib/libzmq.so.5" || { echo "pyzmq does not link ferromq's libzmq.so.5"; exit 1; }
+# Read ldd's output whole: `ldd | grep -q` under pipefail fails when grep
+# exits at its match before ldd has finished writing (SIGPIPE).
+links=$(ldd "$ext")
+grep -i zmq <<<"$links"
+grep -q "$work/prefix/lib/libzmq.so.5" <<<"$links" || { echo "pyzmq does not link ferromq's libzmq.so.5"; exit 1; }
 [ "$(ldd "$ext" | grep -ci zmq)" = 1 ] || { echo "pyzmq links another libzmq too"; exit 1; }
 
 # The stock wheel, as a baseline for the environment.
