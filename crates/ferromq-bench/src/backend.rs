@@ -5,63 +5,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 
 use ferromq::{Bytes, SocketType};
 
-/// Errors of a benchmark role; printed on stderr by the role process.
-pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
-
-/// The socket types the scenarios use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// Throughput sender.
-    Push,
-    /// Throughput receiver.
-    Pull,
-    /// Latency client.
-    Req,
-    /// Latency server.
-    Rep,
-    /// Publisher (an XPUB, verbose, so it can count its subscribers).
-    XPub,
-    /// Subscriber to everything.
-    Sub,
-}
-
-/// How a benchmark socket is set up before it binds or connects.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Setup {
-    /// The socket type.
-    pub kind: Kind,
-    /// SNDHWM and RCVHWM (`None`: the library's default, 1000; 0: unlimited).
-    pub hwm: Option<i32>,
-    /// Where to bind.
-    pub transport: Transport,
-}
-
-/// The transports the scenarios run over.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
-pub enum Transport {
-    /// tcp on 127.0.0.1, sides in two processes.
-    Tcp,
-    /// ipc (Unix domain sockets), sides in two processes.
-    Ipc,
-    /// inproc, sides in two threads of one process sharing a context.
-    Inproc,
-}
-
-impl Transport {
-    /// The endpoint a binder binds: the OS picks tcp ports; ipc gets a
-    /// path of its own per binder process.
-    pub fn bind_endpoint(self) -> String {
-        match self {
-            Transport::Tcp => "tcp://127.0.0.1:*".into(),
-            Transport::Ipc => format!(
-                "ipc://{}/ferromq-bench-{}.sock",
-                std::env::temp_dir().display(),
-                std::process::id()
-            ),
-            Transport::Inproc => "inproc://ferromq-bench".into(),
-        }
-    }
-}
+use crate::sock::{Kind, Result, Setup, Sock, Transport};
 
 /// The one context both inproc sides of a process share.
 fn shared<T: Send + Sync + 'static>(
@@ -74,25 +18,6 @@ fn shared<T: Send + Sync + 'static>(
 static FERROMQ_INPROC: std::sync::OnceLock<ferromq::Context> = std::sync::OnceLock::new();
 static LIBZMQ_INPROC: std::sync::OnceLock<zmq::Context> = std::sync::OnceLock::new();
 
-/// One socket of a backend over tcp on loopback.
-///
-/// The methods are `async` so that one runner serves every backend: the
-/// blocking backends' futures complete on their first poll.
-pub trait Sock: Sized {
-    /// Binds to an ephemeral port of 127.0.0.1; returns the socket and its endpoint.
-    async fn bind(setup: Setup) -> Result<(Self, String)>;
-    /// Connects to the endpoint a binder announced.
-    async fn connect(setup: Setup, endpoint: &str) -> Result<Self>;
-    /// Sends `data` as one single-frame message (copied, as each API does it).
-    async fn send(&mut self, data: &[u8]) -> Result<()>;
-    /// Receives one single-frame message, valid until the next call.
-    async fn recv(&mut self) -> Result<&[u8]>;
-    /// Like `recv`, but `None` when nothing came within a millisecond.
-    async fn recv_briefly(&mut self) -> Result<Option<&[u8]>>;
-    /// Closes the socket and waits until everything queued has been sent.
-    async fn close(self) -> Result<()>;
-}
-
 fn socket_type(kind: Kind) -> SocketType {
     match kind {
         Kind::Push => SocketType::Push,
@@ -101,6 +26,7 @@ fn socket_type(kind: Kind) -> SocketType {
         Kind::Rep => SocketType::Rep,
         Kind::XPub => SocketType::XPub,
         Kind::Sub => SocketType::Sub,
+        Kind::Router => SocketType::Router,
     }
 }
 
@@ -183,6 +109,10 @@ macro_rules! ferromq_backend {
                 }
             }
 
+            async fn recv_frames(&mut self) -> Result<usize> {
+                Ok(self.sock.recv() $(.$aw)? ?.len())
+            }
+
             async fn close(self) -> Result<()> {
                 let $name { ctx, sock, .. } = self;
                 sock.close();
@@ -237,6 +167,7 @@ impl Libzmq {
             Kind::Rep => zmq::REP,
             Kind::XPub => zmq::XPUB,
             Kind::Sub => zmq::SUB,
+            Kind::Router => zmq::ROUTER,
         })?;
         if let Some(hwm) = setup.hwm {
             sock.set_sndhwm(hwm)?;
@@ -292,6 +223,16 @@ impl Sock for Libzmq {
         self.recv().await.map(Some)
     }
 
+    async fn recv_frames(&mut self) -> Result<usize> {
+        let mut n = 1;
+        self.sock.recv(&mut self.msg, 0)?;
+        while self.msg.get_more() {
+            self.sock.recv(&mut self.msg, 0)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     async fn close(self) -> Result<()> {
         let Libzmq {
             mut ctx,
@@ -321,8 +262,8 @@ pub struct RawTcp {
 
 impl RawTcp {
     fn new(kind: Kind, listener: Option<TcpListener>, stream: Option<TcpStream>) -> Result<Self> {
-        if matches!(kind, Kind::XPub | Kind::Sub) {
-            return Err("raw TCP has no publish/subscribe".into());
+        if matches!(kind, Kind::XPub | Kind::Sub | Kind::Router) {
+            return Err("raw TCP has only point-to-point rows".into());
         }
         let mut s = RawTcp {
             listener,
@@ -394,6 +335,10 @@ impl Sock for RawTcp {
 
     async fn recv_briefly(&mut self) -> Result<Option<&[u8]>> {
         Err("raw TCP has no publish/subscribe".into())
+    }
+
+    async fn recv_frames(&mut self) -> Result<usize> {
+        Err("raw TCP has no multipart messages".into())
     }
 
     async fn close(self) -> Result<()> {

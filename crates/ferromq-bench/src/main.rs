@@ -12,6 +12,7 @@
 
 mod backend;
 mod roles;
+mod sock;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -24,8 +25,9 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use backend::{Ferromq, FerromqAsync, Libzmq, RawTcp, Result, Transport};
+use backend::{Ferromq, FerromqAsync, Libzmq, RawTcp};
 use roles::{Job, Role};
+use sock::{Result, Transport};
 
 /// Benchmarks ferromq against libzmq and raw TCP (PUSH->PULL throughput,
 /// REQ<->REP latency, PUB->SUB delivery and loss), each role in its own process.
@@ -75,8 +77,9 @@ struct RunArgs {
     /// Tiny message counts (a CI smoke test, not a measurement).
     #[arg(long)]
     quick: bool,
-    /// Backends to compare.
-    #[arg(long, value_delimiter = ',', default_values = ["ferromq", "ferromq-async", "libzmq", "raw-tcp"])]
+    /// Backends to compare [default: all; zmq.rs when ferromq-bench-peers
+    /// has been built beside this binary (see BENCHMARKS.md)].
+    #[arg(long, value_delimiter = ',')]
     backends: Vec<Backend>,
     /// Rows, by name (thr-16, thr-256, thr-4k, thr-64k, thr-1m, lat-16, lat-4k,
     /// pub1-64, pub4-64, pub1-64-hwm0, pub4-64-hwm0) or by scenario (thr, lat,
@@ -108,6 +111,14 @@ enum Backend {
     Libzmq,
     /// Length-prefixed frames over a buffered `TcpStream`.
     RawTcp,
+    /// zmq.rs (the `zeromq` crate), run by `ferromq-bench-peers`.
+    #[value(name = "zmq.rs")]
+    ZmqRs,
+}
+
+/// The binary that plays the peers' roles, beside this one.
+fn peers_exe() -> Result<std::path::PathBuf> {
+    Ok(std::env::current_exe()?.with_file_name("ferromq-bench-peers"))
 }
 
 impl Backend {
@@ -125,6 +136,8 @@ enum Scenario {
     Lat,
     /// PUB -> N SUBs: delivered msgs/s and loss.
     Pub,
+    /// A ROUTER holding `count` idle tcp connections: its resident memory.
+    Idle,
 }
 
 impl Scenario {
@@ -133,6 +146,7 @@ impl Scenario {
             Scenario::Thr => "thr",
             Scenario::Lat => "lat",
             Scenario::Pub => "pub",
+            Scenario::Idle => "idle",
         }
     }
 
@@ -142,6 +156,7 @@ impl Scenario {
             Scenario::Thr => (Role::ThrRecv, Role::ThrSend),
             Scenario::Lat => (Role::LatRep, Role::LatReq),
             Scenario::Pub => (Role::PubSend, Role::SubRecv),
+            Scenario::Idle => (Role::IdleRouter, Role::IdleClients),
         }
     }
 
@@ -154,6 +169,8 @@ impl Scenario {
             // Kept small: at HWM 0 a publisher faster than its subscribers
             // queues everything in memory.
             Scenario::Pub => 2e-6 + size as f64 / 1.0e9,
+            // Connections, not messages: as many as the issue asks for.
+            Scenario::Idle => return 10_000,
         };
         let n = secs / per_msg;
         let unit = 10f64.powf(n.log10().floor() - 1.0).max(1.0); // two significant digits
@@ -195,6 +212,7 @@ impl Row {
                 let hwm = self.hwm.map_or(String::new(), |h| format!("-hwm{h}"));
                 format!("pub{}-{n}{unit}{hwm}{transport}", self.subs)
             }
+            Scenario::Idle => "idle".into(),
             _ => format!("{}-{n}{unit}{transport}", self.scenario.prefix()),
         }
     }
@@ -222,6 +240,7 @@ impl Row {
                 self.subs,
                 self.hwm.map_or("1000".into(), |h| h.to_string())
             ),
+            Scenario::Idle => "ROUTER, idle connections".into(),
         }
     }
 }
@@ -266,7 +285,8 @@ fn select_rows(args: &RunArgs) -> Result<Vec<Row>> {
             ..row(Scenario::Pub, 64)
         }),
     );
-    // By name, by scenario (thr, lat, pub: tcp) or by transport (ipc, inproc).
+    all.push(row(Scenario::Idle, 8)); // no messages to size; 8 passes --size
+                                      // By name, by scenario (thr, lat, pub: tcp) or by transport (ipc, inproc).
     let is = |r: &Row, w: &str| {
         r.name() == w
             || (r.scenario.prefix() == w && r.transport == Transport::Tcp)
@@ -286,6 +306,10 @@ fn select_rows(args: &RunArgs) -> Result<Vec<Row>> {
     }
     let mut sized: Vec<Row> = Vec::new();
     for r in rows {
+        if r.scenario == Scenario::Idle {
+            sized.push(r); // no messages to size
+            continue;
+        }
         for &size in &args.sizes {
             let r = Row { size, ..r };
             if !sized.iter().any(|s| s.name() == r.name()) {
@@ -305,6 +329,11 @@ struct Sample {
     p99: f64,
     /// Publish/subscribe: the share of messages not delivered (0 to 1).
     loss: f64,
+    /// Peak resident memory of the binding process, MiB.
+    rss_bind: f64,
+    /// Peak resident memory of the connecting process (the largest of
+    /// them), MiB; 0 when both sides share one process (inproc).
+    rss_conn: f64,
 }
 
 impl Sample {
@@ -317,6 +346,10 @@ impl Sample {
                 grouped(self.main),
                 self.loss * 100.0
             ),
+            Scenario::Idle => format!(
+                "{:.1} KiB per connection, {:.1} MiB in all",
+                self.main, self.rss_bind
+            ),
         }
     }
 }
@@ -326,6 +359,9 @@ impl Sample {
 struct Procs {
     children: Vec<(Role, Child)>,
     readers: Vec<std::thread::JoinHandle<()>>,
+    /// The connectors' stdin, closed once the binder is done: a sender
+    /// whose library drops its queue at close waits for that EOF.
+    stdins: Vec<std::process::ChildStdin>,
 }
 
 impl Procs {
@@ -391,8 +427,9 @@ impl Procs {
         if let Some(hwm) = job.hwm {
             cmd.args(["--hwm", &hwm.to_string()]);
         }
-        let mut child = cmd.stdout(Stdio::piped()).stdin(Stdio::null()).spawn()?;
+        let mut child = cmd.stdout(Stdio::piped()).stdin(Stdio::piped()).spawn()?;
         let stdout = child.stdout.take().expect("piped");
+        self.stdins.push(child.stdin.take().expect("piped"));
         self.readers.push(std::thread::spawn(move || {
             for line in BufReader::new(stdout)
                 .lines()
@@ -409,11 +446,13 @@ impl Procs {
     /// one fails or `deadline` passes.
     fn poll(&mut self, deadline: Instant, what: &str) -> Result<bool> {
         let mut all = true;
-        for (role, child) in &mut self.children {
+        for (i, (role, child)) in self.children.iter_mut().enumerate() {
             match child.try_wait()? {
                 Some(status) if !status.success() => {
                     return Err(format!("{what}: {role:?} failed ({status})").into())
                 }
+                // The binder (started first) is done: release the others.
+                Some(_) if i == 0 => self.stdins.clear(),
                 Some(_) => {}
                 None => all = false,
             }
@@ -455,6 +494,11 @@ fn run_once(
     count: u64,
     timeout: Duration,
 ) -> Result<Sample> {
+    let peers = peers_exe()?;
+    let exe = match backend {
+        Backend::ZmqRs => peers.as_path(),
+        _ => exe,
+    };
     let what = format!("{} {}", backend.name(), row.label());
     let deadline = Instant::now() + timeout;
     let (binder, connector) = row.scenario.roles();
@@ -514,18 +558,25 @@ fn sample(row: Row, count: u64, what: &str, lines: impl Iterator<Item = String>)
         Ok(v)
     };
     let get = |k: &str| all(k).map(|v| v[0]);
-    Ok(match row.scenario {
+    let mib = |kb: f64| kb / 1024.0;
+    let rss_bind = mib(get("peak_bind_kb")?);
+    let rss_conn = mib(all("peak_conn_kb").map_or(0.0, |v| v.into_iter().fold(0.0, f64::max)));
+    let (main, p99, loss) = match row.scenario {
         // As libzmq's local_thr: messages over the time from first to last.
-        Scenario::Thr => Sample {
-            main: count as f64 / (get("elapsed_ns")?.max(1.0) / 1e9),
-            p99: 0.0,
-            loss: 0.0,
-        },
-        Scenario::Lat => Sample {
-            main: get("p50_ns")? / 1e3,
-            p99: get("p99_ns")? / 1e3,
-            loss: 0.0,
-        },
+        Scenario::Thr => (count as f64 / (get("elapsed_ns")?.max(1.0) / 1e9), 0.0, 0.0),
+        Scenario::Lat => (get("p50_ns")? / 1e3, get("p99_ns")? / 1e3, 0.0),
+        // The ROUTER's growth per connection, KiB.
+        Scenario::Idle => {
+            let (before, with) = (get("rss_before_kb")?, get("rss_with_kb")?);
+            let per = (with - before) / count as f64;
+            return Ok(Sample {
+                main: per,
+                p99: 0.0,
+                loss: 0.0,
+                rss_bind: mib(with),
+                rss_conn: 0.0,
+            });
+        }
         // Delivered: everything every subscriber received, over the longest
         // time one of them took from its first message to its last.
         Scenario::Pub => {
@@ -540,18 +591,31 @@ fn sample(row: Row, count: u64, what: &str, lines: impl Iterator<Item = String>)
             }
             let total: f64 = received.iter().sum();
             let longest = all("elapsed_ns")?.into_iter().fold(1.0, f64::max);
-            Sample {
-                main: total / (longest / 1e9),
-                p99: 0.0,
-                loss: 1.0 - total / (count as f64 * f64::from(row.subs)),
-            }
+            (
+                total / (longest / 1e9),
+                0.0,
+                1.0 - total / (count as f64 * f64::from(row.subs)),
+            )
         }
+    };
+    Ok(Sample {
+        main,
+        p99,
+        loss,
+        rss_bind,
+        rss_conn,
     })
 }
 
-/// The raw baseline is tcp point to point only.
+/// The raw baseline is tcp point to point only; zmq.rs runs the point to
+/// point rows over tcp and ipc (it has no inproc).
 fn applies(backend: Backend, row: Row) -> bool {
-    backend != Backend::RawTcp || (row.scenario != Scenario::Pub && row.transport == Transport::Tcp)
+    let point_to_point = matches!(row.scenario, Scenario::Thr | Scenario::Lat);
+    match backend {
+        Backend::RawTcp => point_to_point && row.transport == Transport::Tcp,
+        Backend::ZmqRs => point_to_point && row.transport != Transport::Inproc,
+        _ => true,
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -593,10 +657,32 @@ fn machine() -> String {
 }
 
 fn run(args: &RunArgs) -> Result<()> {
+    let mut args = args.clone();
+    if args.backends.is_empty() {
+        args.backends = vec![
+            Backend::Ferromq,
+            Backend::FerromqAsync,
+            Backend::Libzmq,
+            Backend::RawTcp,
+        ];
+        if peers_exe()?.exists() {
+            args.backends.push(Backend::ZmqRs);
+        }
+    }
+    if args.backends.contains(&Backend::ZmqRs) && !peers_exe()?.exists() {
+        return Err(format!(
+            "zmq.rs: {} is not built (cargo build --release --manifest-path \
+             bench-peers/Cargo.toml --target-dir target)",
+            peers_exe()?.display()
+        )
+        .into());
+    }
+    let args = &args;
     let rows = select_rows(args)?;
     let rounds = args.rounds.unwrap_or(if args.quick { 1 } else { 3 }).max(1);
     let count = |row: Row| match (args.count, args.quick) {
         (Some(n), _) => n,
+        (None, true) if row.scenario == Scenario::Idle => 100,
         // Smoke-test sizes: at most ~1 MiB per run.
         (None, true) => row
             .scenario
@@ -640,9 +726,9 @@ fn run(args: &RunArgs) -> Result<()> {
     );
     println!("machine: {}\n", machine());
     println!(
-        "| scenario | count | backend | msgs/s | MB/s | p50 µs | p99 µs | loss | vs libzmq | spread |"
+        "| scenario | count | backend | msgs/s | MB/s | p50 µs | p99 µs | loss | peak RSS MiB | vs libzmq | spread |"
     );
-    println!("|---|--:|---|--:|--:|--:|--:|--:|--:|--:|");
+    println!("|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|");
     for (i, &row) in rows.iter().enumerate() {
         let med = |b: Backend, f: fn(&Sample) -> f64| {
             let v = samples.get(&(i, b))?;
@@ -657,11 +743,11 @@ fn run(args: &RunArgs) -> Result<()> {
                 b.name()
             );
             if !applies(b, row) {
-                println!("{head} | n/a | | | | | | |");
+                println!("{head} | n/a | | | | | | | |");
                 continue;
             }
             if let Some(e) = failed.get(&(i, b)) {
-                println!("{head} | **FAILED** | | | | | | |");
+                println!("{head} | **FAILED** | | | | | | | |");
                 eprintln!("{} {}: FAILED in {e}", b.name(), row.label());
                 continue;
             }
@@ -684,10 +770,20 @@ fn run(args: &RunArgs) -> Result<()> {
                     main * row.size as f64 / 1e6,
                     med(b, |s| s.loss).unwrap_or(0.0) * 100.0
                 ),
+                Scenario::Idle => "| | | |".into(),
+            };
+            let (rb, rc) = (med(b, |s| s.rss_bind), med(b, |s| s.rss_conn));
+            let rss = match (row.scenario, rb, rc) {
+                (Scenario::Idle, Some(with), _) => {
+                    format!("{with:.1} ({main:.1} KiB per connection)")
+                }
+                (_, Some(rb), Some(rc)) if rc > 0.0 => format!("{rb:.1} / {rc:.1}"),
+                (_, Some(rb), _) => format!("{rb:.1}"),
+                _ => String::new(),
             };
             let ratio = libzmq.map_or(String::new(), |l| format!("{:.2}", main / l));
             println!(
-                "{head} | {figures} | {ratio} | {:.0}% |",
+                "{head} | {figures} | {rss} | {ratio} | {:.0}% |",
                 (hi - lo) / main * 100.0
             );
         }
@@ -697,6 +793,10 @@ fn run(args: &RunArgs) -> Result<()> {
          (below 1 = faster). p50/p99: one REQ->REP->REQ round trip. \
          PUB rows: msgs/s delivered to all subscribers together (over the longest first-to-last \
          time of one), loss = share of published messages a subscriber did not get. \
+         peak RSS: the binding process / the connecting one (the largest, for PUB rows); \
+         inproc: the one process. Idle ROUTER row: its RSS holding `count` idle tcp \
+         connections (made by a raw ZMTP client process, the same for every backend) and \
+         its growth per connection; vs libzmq compares that growth (below 1 = leaner). \
          spread: (max - min) ÷ median over the rounds. MB = 10^6 bytes."
     );
     match failed.len() {
@@ -726,12 +826,20 @@ fn play(backend: Backend, job: &Job) -> Result<()> {
             .block_on(roles::run::<FerromqAsync>(job)),
         Backend::Libzmq => now(roles::run::<Libzmq>(job)),
         Backend::RawTcp => now(roles::run::<RawTcp>(job)),
+        Backend::ZmqRs => Err("zmq.rs roles run in ferromq-bench-peers".into()),
     }
 }
 
 /// Plays `job` and, when given, `job.subs` connecting `peer` roles in
 /// threads of this process (inproc: they share the context).
 fn play_all(backend: Backend, job: Job, peer: Option<Role>) -> Result<()> {
+    let side = if job.role.binds() { "bind" } else { "conn" };
+    play_peers(backend, job, peer)?;
+    println!("result peak_{side}_kb={}", roles::status_kb("VmHWM")?);
+    Ok(())
+}
+
+fn play_peers(backend: Backend, job: Job, peer: Option<Role>) -> Result<()> {
     let Some(peer) = peer else {
         return play(backend, &job);
     };

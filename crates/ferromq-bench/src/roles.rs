@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
 
-use crate::backend::{Kind, Result, Setup, Sock, Transport};
+use crate::sock::{Kind, Result, Setup, Sock, Transport};
 
 /// One side of a scenario.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -26,6 +26,22 @@ pub enum Role {
     /// SUB: connects, subscribes to everything and checks what arrives
     /// (in order, no duplicates; losses are counted, not errors).
     SubRecv,
+    /// ROUTER: binds, takes `count` connections (one message from each) and
+    /// reports its resident memory before and with them.
+    IdleRouter,
+    /// `count` tcp connections that each say hello as a ZMTP DEALER and then
+    /// stay idle until the ROUTER closes them (the same for every backend).
+    IdleClients,
+}
+
+impl Role {
+    /// Whether this role binds (and so starts first).
+    pub fn binds(self) -> bool {
+        matches!(
+            self,
+            Role::ThrRecv | Role::LatRep | Role::PubSend | Role::IdleRouter
+        )
+    }
 }
 
 /// The sequence number of the publisher's end marker.
@@ -99,10 +115,93 @@ fn endpoint(job: &Job) -> Result<&str> {
         .ok_or_else(|| "--endpoint is required".into())
 }
 
+/// A line of `/proc/self/status` in KiB (`VmRSS`, `VmHWM`: peak RSS).
+pub fn status_kb(field: &str) -> Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| format!("no {field} in /proc/self/status").into())
+}
+
+/// What a ZMTP 3.1 DEALER with the NULL mechanism says first: its greeting
+/// and READY (RFC 23; byte layouts as in ferromq-proto's wire tests).
+fn dealer_hello() -> Vec<u8> {
+    let mut b = vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0x7F, 3, 1];
+    b.extend_from_slice(b"NULL");
+    b.resize(12 + 20, 0); // mechanism, zero padded
+    b.push(0); // as-server
+    b.resize(64, 0); // filler
+    let mut ready = vec![5];
+    ready.extend_from_slice(b"READY");
+    ready.push(11);
+    ready.extend_from_slice(b"Socket-Type");
+    ready.extend_from_slice(&6u32.to_be_bytes());
+    ready.extend_from_slice(b"DEALER");
+    b.extend_from_slice(&[0x04, ready.len() as u8]);
+    b.extend_from_slice(&ready);
+    b
+}
+
+/// A one-frame message "hi".
+const HI: [u8; 4] = [0x00, 2, b'h', b'i'];
+
+/// The `IdleClients` role: needs no backend.
+pub fn idle_clients(job: &Job) -> Result<()> {
+    use std::io::Read;
+    use std::io::Write;
+    let addr = endpoint(job)?
+        .strip_prefix("tcp://")
+        .ok_or("idle connections are tcp only")?;
+    let hello = dealer_hello();
+    let mut conns = Vec::with_capacity(job.count as usize);
+    for _ in 0..job.count {
+        let mut c = std::net::TcpStream::connect(addr)?;
+        c.write_all(&hello)?;
+        // The ROUTER's greeting and READY: messages may follow only then
+        // (libzmq takes an early one for a bad command). Waiting for them
+        // also keeps the listen backlog from overflowing.
+        let mut greeting = [0u8; 64];
+        c.read_exact(&mut greeting)?;
+        if greeting[0] != 0xFF || greeting[9] != 0x7F {
+            return Err("not a ZMTP greeting".into());
+        }
+        let mut head = [0u8; 2];
+        c.read_exact(&mut head)?;
+        if head[0] != 0x04 {
+            return Err(format!("expected a short READY command, got flags {:#x}", head[0]).into());
+        }
+        c.read_exact(&mut vec![0u8; usize::from(head[1])])?;
+        c.write_all(&HI)?;
+        conns.push(c);
+    }
+    // Idle until the ROUTER has measured and closes them.
+    for mut c in conns {
+        std::io::copy(&mut c, &mut std::io::sink())?;
+    }
+    Ok(())
+}
+
 /// Plays `job.role` with backend `S`.
 pub async fn run<S: Sock>(job: &Job) -> Result<()> {
     let mut buf = vec![0u8; job.size];
     match job.role {
+        Role::IdleRouter => {
+            let (mut s, ep) = S::bind(job.setup(Kind::Router)).await?;
+            let before = status_kb("VmRSS")?;
+            println!("endpoint {ep}");
+            for _ in 0..job.count {
+                let frames = s.recv_frames().await?;
+                if frames != 2 {
+                    return Err(format!("expected [routing id, hi], got {frames} frames").into());
+                }
+            }
+            let with = status_kb("VmRSS")?;
+            println!("result rss_before_kb={before} rss_with_kb={with}");
+            s.close().await?;
+        }
+        Role::IdleClients => idle_clients(job)?,
         Role::ThrRecv => {
             let (mut s, ep) = S::bind(job.setup(Kind::Pull)).await?;
             println!("endpoint {ep}");

@@ -5,7 +5,17 @@ use std::process::Command;
 
 #[test]
 fn quick_run_reports_every_backend() {
-    let backends = ["ferromq", "ferromq-async", "libzmq", "raw-tcp"];
+    let mut backends = vec!["ferromq", "ferromq-async", "libzmq", "raw-tcp"];
+    // zmq.rs runs in ferromq-bench-peers (bench-peers/, built by .ci/run
+    // beside this binary); required in CI, optional elsewhere.
+    let peers = std::path::Path::new(env!("CARGO_BIN_EXE_ferromq-bench"))
+        .with_file_name("ferromq-bench-peers");
+    if std::env::var_os("CI").is_some() {
+        assert!(peers.exists(), "{} is not built", peers.display());
+    }
+    if peers.exists() {
+        backends.push("zmq.rs");
+    }
     let run = || {
         Command::new(env!("CARGO_BIN_EXE_ferromq-bench"))
             .args([
@@ -57,6 +67,7 @@ fn quick_run_reports_every_backend() {
         "PUSH->PULL 16 B ipc",
         "REQ<->REP 16 B inproc",
         "PUSH->PULL 1 MiB inproc",
+        "ROUTER, idle connections",
     ] {
         assert!(
             scenarios.contains(&scenario),
@@ -67,17 +78,24 @@ fn quick_run_reports_every_backend() {
         let mine: Vec<_> = rows.iter().filter(|r| r[3] == backend).collect();
         assert_eq!(
             mine.len(),
-            25,
+            26,
             "{backend}: want one row per scenario:\n{stdout}"
         );
-        // The raw baseline is tcp point to point: other rows say n/a.
-        let raw_only_tcp = |r: &Vec<&str>| {
-            backend == "raw-tcp"
-                && (r[1].starts_with("PUB") || r[1].ends_with("ipc") || r[1].ends_with("inproc"))
+        // The raw baseline is tcp point to point, zmq.rs runs point to
+        // point over tcp and ipc: other rows say n/a.
+        let not_point_to_point =
+            |r: &Vec<&str>| r[1].starts_with("PUB") || r[1].starts_with("ROUTER");
+        let raw_only_tcp = |r: &Vec<&str>| match backend {
+            "raw-tcp" => not_point_to_point(r) || r[1].ends_with("ipc") || r[1].ends_with("inproc"),
+            "zmq.rs" => not_point_to_point(r) || r[1].ends_with("inproc"),
+            _ => false,
         };
+        // Figures: msgs/s (throughput, pub), p50 (latency) or the idle
+        // ROUTER's memory; and every measured row has its peak RSS.
         assert!(
             mine.iter().all(|r| !r[4].contains("FAILED")
-                && (!r[4].is_empty() || !r[6].is_empty())
+                && (r[4] == "n/a" || !r[9].is_empty())
+                && (!r[4].is_empty() || !r[6].is_empty() || r[1].starts_with("ROUTER"))
                 && (r[4] != "n/a" || raw_only_tcp(r))),
             "{backend}: a row without figures:\n{stdout}"
         );
