@@ -73,7 +73,10 @@ fn full_pipes_and_connections_do_not_spin() {
     tpush.set_sndtimeo(Some(Duration::from_secs(10)));
     tpush.send(vec![7u8; 64 * 1024]).unwrap();
     let sent = fill(&tpush, 64 * 1024);
-    assert!(sent < 1000, "a non-reading peer took {sent} messages of 64 KiB");
+    assert!(
+        sent < 1000,
+        "a non-reading peer took {sent} messages of 64 KiB"
+    );
 
     // A spinning I/O thread would use the whole window; idle costs ~nothing.
     let window = Duration::from_millis(500);
