@@ -191,28 +191,38 @@ pub(crate) fn push(from: &SocketCore, link: &InprocLink) {
     if *dead || link.cancel.is_cancelled() || to.is_closed() {
         return;
     }
-    loop {
-        let room = to.inbox_room(link.to_peer).min(BATCH);
-        if room == 0 {
-            // Waking the pipe task here would only spin it: nothing changes
-            // until the receiver takes messages, and then it pulls.
-            return;
+    // One buffer per thread, kept between calls: no allocation per send.
+    BATCH_BUF.with(|cell| {
+        let mut batch = cell.take();
+        loop {
+            let room = to.inbox_room(link.to_peer).min(BATCH);
+            if room == 0 {
+                // Waking the pipe task here would only spin it: nothing
+                // changes until the receiver takes messages, and then it pulls.
+                break;
+            }
+            let more = from
+                .pull_outgoing(link.from_peer, |m| {
+                    batch.push(m);
+                    batch.len() < room
+                })
+                .unwrap_or(false);
+            if batch.is_empty() {
+                break;
+            }
+            to.deliver(link.to_peer, &mut batch);
+            if !more {
+                break;
+            }
         }
-        let mut batch: Vec<Message> = Vec::new();
-        let more = from
-            .pull_outgoing(link.from_peer, |m| {
-                batch.push(m);
-                batch.len() < room
-            })
-            .unwrap_or(false);
-        if batch.is_empty() {
-            return;
-        }
-        to.deliver(link.to_peer, &mut batch);
-        if !more {
-            return;
-        }
-    }
+        batch.clear();
+        cell.set(batch);
+    });
+}
+
+thread_local! {
+    /// `push`'s buffer (empty between calls).
+    static BATCH_BUF: std::cell::Cell<Vec<Message>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// Takes the far side of a link away at once (the near side disconnected).
