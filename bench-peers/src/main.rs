@@ -4,8 +4,12 @@
 //! arguments it gives itself; the roles (and their sequence checks) are the
 //! very same code, included by path.
 //!
-//! Backends: `zmq.rs` (the `zeromq` crate, 0.7): PUSH/PULL and REQ/REP over
-//! tcp and ipc (it has no inproc and no high-water-mark options).
+//! Backends, with the rows they run (PUSH/PULL and REQ/REP):
+//! - `zmq.rs` (the `zeromq` crate, 0.7) over tcp and ipc (it has no inproc
+//!   and no high-water-mark options), in a current-thread tokio runtime;
+//! - `rzmq` (0.5, without io_uring, which needs a newer kernel setup than
+//!   this bench assumes) over tcp, ipc and inproc, in a multi-thread tokio
+//!   runtime (its sockets are actors that expect one).
 
 #[path = "../../crates/ferromq-bench/src/roles.rs"]
 #[allow(dead_code)] // the parent's result parsing is not used here
@@ -62,6 +66,8 @@ enum Backend {
     /// zmq.rs, the `zeromq` crate.
     #[value(name = "zmq.rs")]
     ZmqRs,
+    /// rzmq.
+    Rzmq,
 }
 
 /// A zmq.rs socket of one of the kinds the throughput and latency rows use.
@@ -162,15 +168,142 @@ impl Sock for ZmqRs {
 
     async fn close(self) -> Result<()> {
         if matches!(self.inner, Inner::Push(_)) {
-            // zmq.rs drops what is still queued when a socket closes, so a
-            // sender stays until ferromq-bench closes our stdin, which it
-            // does once the receiver has counted every message.
-            let mut rest = Vec::new();
-            tokio::io::stdin().read_to_end(&mut rest).await?;
+            // zmq.rs drops what is still queued when a socket closes.
+            hold_until_released().await?;
         }
         each!(self.inner, x => {
             x.close().await;
         });
+        Ok(())
+    }
+}
+
+/// A sender whose library may drop queued messages at close stays until
+/// ferromq-bench closes our stdin, which it does once the receiver has
+/// counted every message (so the figures include delivery).
+async fn hold_until_released() -> Result<()> {
+    let mut rest = Vec::new();
+    tokio::io::stdin().read_to_end(&mut rest).await?;
+    Ok(())
+}
+
+/// inproc: the receiver in this same process is done.
+static RECEIVED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static RECEIVED_NOTIFY: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// inproc: waits until the receiver in this process has counted everything.
+async fn hold_until_received() {
+    loop {
+        let notified = RECEIVED_NOTIFY.notified();
+        if RECEIVED.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        notified.await;
+    }
+}
+
+/// The context both inproc sides share.
+static RZMQ_INPROC: std::sync::OnceLock<rzmq::Context> = std::sync::OnceLock::new();
+
+/// rzmq behind [`Sock`].
+struct Rzmq {
+    /// `None` for inproc (the shared context).
+    ctx: Option<rzmq::Context>,
+    sock: rzmq::Socket,
+    kind: Kind,
+    last: Option<rzmq::Msg>,
+}
+
+impl Rzmq {
+    async fn open(setup: Setup) -> Result<Self> {
+        let kind = match setup.kind {
+            k @ (Kind::Push | Kind::Pull | Kind::Req | Kind::Rep) => k,
+            k => return Err(format!("{k:?} is not benchmarked for rzmq").into()),
+        };
+        let ctx = match setup.transport {
+            Transport::Inproc => None,
+            _ => Some(rzmq::Context::new()?),
+        };
+        let sock = ctx.as_ref().map_or_else(
+            || {
+                RZMQ_INPROC
+                    .get_or_init(|| rzmq::Context::new().expect("rzmq context"))
+                    .socket(socket_type(kind))
+            },
+            |c| c.socket(socket_type(kind)),
+        )?;
+        if let Some(hwm) = setup.hwm {
+            sock.set_option(rzmq::socket::SNDHWM, hwm).await?;
+            sock.set_option(rzmq::socket::RCVHWM, hwm).await?;
+        }
+        Ok(Rzmq {
+            ctx,
+            sock,
+            kind,
+            last: None,
+        })
+    }
+}
+
+fn socket_type(kind: Kind) -> rzmq::SocketType {
+    match kind {
+        Kind::Push => rzmq::SocketType::Push,
+        Kind::Pull => rzmq::SocketType::Pull,
+        Kind::Req => rzmq::SocketType::Req,
+        _ => rzmq::SocketType::Rep,
+    }
+}
+
+impl Sock for Rzmq {
+    async fn bind(setup: Setup) -> Result<(Self, String)> {
+        let s = Self::open(setup).await?;
+        let ep = match setup.transport {
+            Transport::Tcp => "tcp://127.0.0.1:0".to_owned(),
+            t => t.bind_endpoint(),
+        };
+        s.sock.bind(&ep).await?;
+        let bound = s.sock.get_option(rzmq::socket::LAST_ENDPOINT).await?;
+        let bound = String::from_utf8(bound)?;
+        Ok((s, if bound.is_empty() { ep } else { bound }))
+    }
+
+    async fn connect(setup: Setup, endpoint: &str) -> Result<Self> {
+        let s = Self::open(setup).await?;
+        s.sock.connect(endpoint).await?;
+        Ok(s)
+    }
+
+    async fn send(&mut self, data: &[u8]) -> Result<()> {
+        self.sock.send(rzmq::Msg::from_vec(data.to_vec())).await?;
+        Ok(())
+    }
+
+    async fn recv(&mut self) -> Result<&[u8]> {
+        let msg = self.sock.recv().await?;
+        if msg.is_more() {
+            return Err("expected one frame, got more".into());
+        }
+        Ok(self.last.insert(msg).data().unwrap_or_default())
+    }
+
+    async fn recv_briefly(&mut self) -> Result<Option<&[u8]>> {
+        Err("publish/subscribe is not benchmarked for rzmq".into())
+    }
+
+    async fn recv_frames(&mut self) -> Result<usize> {
+        Err("ROUTER is not benchmarked for rzmq".into())
+    }
+
+    async fn close(self) -> Result<()> {
+        match (self.kind, &self.ctx) {
+            (Kind::Push, Some(_)) => hold_until_released().await?,
+            (Kind::Push, None) => hold_until_received().await,
+            _ => {}
+        }
+        self.sock.close().await?;
+        if let Some(ctx) = self.ctx {
+            ctx.term().await?;
+        }
         Ok(())
     }
 }
@@ -198,14 +331,39 @@ fn main() -> ExitCode {
     };
     let side = if role.binds() { "bind" } else { "conn" };
     let played = (|| -> Result<()> {
-        if peer_role.is_some() {
-            return Err("inproc is not benchmarked for the peers".into());
-        }
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
         match backend {
-            Backend::ZmqRs => rt.block_on(roles::run::<ZmqRs>(&job))?,
+            Backend::ZmqRs => {
+                if peer_role.is_some() {
+                    return Err("zmq.rs has no inproc transport".into());
+                }
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?
+                    .block_on(roles::run::<ZmqRs>(&job))?
+            }
+            Backend::Rzmq => tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(async {
+                    let Some(peer) = peer_role else {
+                        return roles::run::<Rzmq>(&job).await;
+                    };
+                    // inproc: the connecting side in this process too, on
+                    // the same runtime and context.
+                    let peer_job = Job {
+                        role: peer,
+                        endpoint: Some(Transport::Inproc.bind_endpoint()),
+                        ..job.clone()
+                    };
+                    let mine = async {
+                        let r = roles::run::<Rzmq>(&job).await;
+                        RECEIVED.store(true, std::sync::atomic::Ordering::Release);
+                        RECEIVED_NOTIFY.notify_waiters();
+                        r
+                    };
+                    let (mine, theirs) = tokio::join!(mine, roles::run::<Rzmq>(&peer_job));
+                    mine.and(theirs)
+                })?,
         }
         println!("result peak_{side}_kb={}", roles::status_kb("VmHWM")?);
         Ok(())

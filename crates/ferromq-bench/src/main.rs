@@ -114,6 +114,15 @@ enum Backend {
     /// zmq.rs (the `zeromq` crate), run by `ferromq-bench-peers`.
     #[value(name = "zmq.rs")]
     ZmqRs,
+    /// rzmq, run by `ferromq-bench-peers`.
+    Rzmq,
+}
+
+impl Backend {
+    /// Played by `ferromq-bench-peers` rather than this binary.
+    fn is_peer(self) -> bool {
+        matches!(self, Backend::ZmqRs | Backend::Rzmq)
+    }
 }
 
 /// The binary that plays the peers' roles, beside this one.
@@ -495,9 +504,10 @@ fn run_once(
     timeout: Duration,
 ) -> Result<Sample> {
     let peers = peers_exe()?;
-    let exe = match backend {
-        Backend::ZmqRs => peers.as_path(),
-        _ => exe,
+    let exe = if backend.is_peer() {
+        peers.as_path()
+    } else {
+        exe
     };
     let what = format!("{} {}", backend.name(), row.label());
     let deadline = Instant::now() + timeout;
@@ -614,6 +624,7 @@ fn applies(backend: Backend, row: Row) -> bool {
     match backend {
         Backend::RawTcp => point_to_point && row.transport == Transport::Tcp,
         Backend::ZmqRs => point_to_point && row.transport != Transport::Inproc,
+        Backend::Rzmq => point_to_point,
         _ => true,
     }
 }
@@ -666,12 +677,12 @@ fn run(args: &RunArgs) -> Result<()> {
             Backend::RawTcp,
         ];
         if peers_exe()?.exists() {
-            args.backends.push(Backend::ZmqRs);
+            args.backends.extend([Backend::ZmqRs, Backend::Rzmq]);
         }
     }
-    if args.backends.contains(&Backend::ZmqRs) && !peers_exe()?.exists() {
+    if args.backends.iter().any(|b| b.is_peer()) && !peers_exe()?.exists() {
         return Err(format!(
-            "zmq.rs: {} is not built (cargo build --release --manifest-path \
+            "zmq.rs, rzmq: {} is not built (cargo build --release --manifest-path \
              bench-peers/Cargo.toml --target-dir target)",
             peers_exe()?.display()
         )
@@ -826,7 +837,7 @@ fn play(backend: Backend, job: &Job) -> Result<()> {
             .block_on(roles::run::<FerromqAsync>(job)),
         Backend::Libzmq => now(roles::run::<Libzmq>(job)),
         Backend::RawTcp => now(roles::run::<RawTcp>(job)),
-        Backend::ZmqRs => Err("zmq.rs roles run in ferromq-bench-peers".into()),
+        Backend::ZmqRs | Backend::Rzmq => Err("peers' roles run in ferromq-bench-peers".into()),
     }
 }
 

@@ -6,15 +6,15 @@ use std::process::Command;
 #[test]
 fn quick_run_reports_every_backend() {
     let mut backends = vec!["ferromq", "ferromq-async", "libzmq", "raw-tcp"];
-    // zmq.rs runs in ferromq-bench-peers (bench-peers/, built by .ci/run
-    // beside this binary); required in CI, optional elsewhere.
+    // zmq.rs and rzmq run in ferromq-bench-peers (bench-peers/, built by
+    // .ci/run beside this binary); required in CI, optional elsewhere.
     let peers = std::path::Path::new(env!("CARGO_BIN_EXE_ferromq-bench"))
         .with_file_name("ferromq-bench-peers");
     if std::env::var_os("CI").is_some() {
         assert!(peers.exists(), "{} is not built", peers.display());
     }
     if peers.exists() {
-        backends.push("zmq.rs");
+        backends.extend(["zmq.rs", "rzmq"]);
     }
     let run = || {
         Command::new(env!("CARGO_BIN_EXE_ferromq-bench"))
@@ -82,12 +82,14 @@ fn quick_run_reports_every_backend() {
             "{backend}: want one row per scenario:\n{stdout}"
         );
         // The raw baseline is tcp point to point, zmq.rs runs point to
-        // point over tcp and ipc: other rows say n/a.
+        // point over tcp and ipc, rzmq over every transport: other rows
+        // say n/a.
         let not_point_to_point =
             |r: &Vec<&str>| r[1].starts_with("PUB") || r[1].starts_with("ROUTER");
         let raw_only_tcp = |r: &Vec<&str>| match backend {
             "raw-tcp" => not_point_to_point(r) || r[1].ends_with("ipc") || r[1].ends_with("inproc"),
             "zmq.rs" => not_point_to_point(r) || r[1].ends_with("inproc"),
+            "rzmq" => not_point_to_point(r),
             _ => false,
         };
         // Figures: msgs/s (throughput, pub), p50 (latency) or the idle
