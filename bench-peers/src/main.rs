@@ -9,7 +9,10 @@
 //!   and no high-water-mark options), in a current-thread tokio runtime;
 //! - `rzmq` (0.5, without io_uring, which needs a newer kernel setup than
 //!   this bench assumes) over tcp, ipc and inproc, in a multi-thread tokio
-//!   runtime (its sockets are actors that expect one).
+//!   runtime (its sockets are actors that expect one);
+//! - `omq.rs` (`omq-tokio` 0.33) over tcp, ipc and inproc; its context owns
+//!   its I/O threads (one by default, as libzmq), the roles run in a
+//!   current-thread runtime.
 
 #[path = "../../crates/ferromq-bench/src/roles.rs"]
 #[allow(dead_code)] // the parent's result parsing is not used here
@@ -68,6 +71,9 @@ enum Backend {
     ZmqRs,
     /// rzmq.
     Rzmq,
+    /// OMQ.rs, the `omq-tokio` crate.
+    #[value(name = "omq.rs")]
+    Omq,
 }
 
 /// A zmq.rs socket of one of the kinds the throughput and latency rows use.
@@ -308,6 +314,97 @@ impl Sock for Rzmq {
     }
 }
 
+/// The context both inproc sides share.
+static OMQ_INPROC: std::sync::OnceLock<omq_tokio::Context> = std::sync::OnceLock::new();
+
+/// OMQ.rs behind [`Sock`].
+struct Omq {
+    sock: omq_tokio::Socket,
+    /// Keeps a tcp/ipc context (and its I/O thread) alive.
+    _ctx: Option<omq_tokio::Context>,
+    last: Bytes,
+}
+
+impl Omq {
+    fn open(setup: Setup) -> Result<Self> {
+        use omq_tokio::SocketType as T;
+        let kind = match setup.kind {
+            Kind::Push => T::Push,
+            Kind::Pull => T::Pull,
+            Kind::Req => T::Req,
+            Kind::Rep => T::Rep,
+            k => return Err(format!("{k:?} is not benchmarked for omq.rs").into()),
+        };
+        // OMQ drops unsent messages at close by default; libzmq (and
+        // ferromq) wait for them: make it wait too.
+        let mut options = omq_tokio::Options {
+            linger: None,
+            ..Default::default()
+        };
+        if let Some(hwm) = setup.hwm {
+            options.send_hwm = u32::try_from(hwm)?;
+            options.recv_hwm = u32::try_from(hwm)?;
+        }
+        let ctx = (setup.transport != Transport::Inproc).then(omq_tokio::Context::new);
+        let sock = ctx
+            .as_ref()
+            .unwrap_or_else(|| OMQ_INPROC.get_or_init(omq_tokio::Context::new))
+            .socket(kind, options);
+        Ok(Omq {
+            sock,
+            _ctx: ctx,
+            last: Bytes::new(),
+        })
+    }
+}
+
+impl Sock for Omq {
+    async fn bind(setup: Setup) -> Result<(Self, String)> {
+        let s = Self::open(setup)?;
+        let ep = match setup.transport {
+            Transport::Tcp => "tcp://127.0.0.1:0".to_owned(),
+            t => t.bind_endpoint(),
+        };
+        let bound = s.sock.bind(ep.as_str()).await?;
+        Ok((s, bound.to_string()))
+    }
+
+    async fn connect(setup: Setup, endpoint: &str) -> Result<Self> {
+        let s = Self::open(setup)?;
+        s.sock.connect(endpoint).await?;
+        Ok(s)
+    }
+
+    async fn send(&mut self, data: &[u8]) -> Result<()> {
+        self.sock
+            .send(omq_tokio::Message::single(Bytes::copy_from_slice(data)))
+            .await?;
+        Ok(())
+    }
+
+    async fn recv(&mut self) -> Result<&[u8]> {
+        let msg = self.sock.recv().await?;
+        if msg.len() != 1 {
+            return Err(format!("expected one frame, got {}", msg.len()).into());
+        }
+        self.last = msg.part_bytes(0).unwrap_or_default();
+        Ok(&self.last)
+    }
+
+    async fn recv_briefly(&mut self) -> Result<Option<&[u8]>> {
+        Err("publish/subscribe is not benchmarked for omq.rs".into())
+    }
+
+    async fn recv_frames(&mut self) -> Result<usize> {
+        Err("ROUTER is not benchmarked for omq.rs".into())
+    }
+
+    async fn close(self) -> Result<()> {
+        self.sock.close().await?;
+        Ok(())
+    }
+}
+
 fn main() -> ExitCode {
     let Cmd::Role {
         backend,
@@ -341,6 +438,22 @@ fn main() -> ExitCode {
                     .build()?
                     .block_on(roles::run::<ZmqRs>(&job))?
             }
+            Backend::Omq => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(async {
+                    let Some(peer) = peer_role else {
+                        return roles::run::<Omq>(&job).await;
+                    };
+                    let peer_job = Job {
+                        role: peer,
+                        endpoint: Some(Transport::Inproc.bind_endpoint()),
+                        ..job.clone()
+                    };
+                    let (mine, theirs) =
+                        tokio::join!(roles::run::<Omq>(&job), roles::run::<Omq>(&peer_job));
+                    mine.and(theirs)
+                })?,
             Backend::Rzmq => tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?
@@ -368,6 +481,10 @@ fn main() -> ExitCode {
         println!("result peak_{side}_kb={}", roles::status_kb("VmHWM")?);
         Ok(())
     })();
+    // Some peers leave their ipc socket file behind.
+    if transport == Transport::Ipc && role.binds() {
+        let _ = std::fs::remove_file(sock::ipc_path());
+    }
     match played {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

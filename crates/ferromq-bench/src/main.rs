@@ -116,12 +116,15 @@ enum Backend {
     ZmqRs,
     /// rzmq, run by `ferromq-bench-peers`.
     Rzmq,
+    /// OMQ.rs (the `omq-tokio` crate), run by `ferromq-bench-peers`.
+    #[value(name = "omq.rs")]
+    Omq,
 }
 
 impl Backend {
     /// Played by `ferromq-bench-peers` rather than this binary.
     fn is_peer(self) -> bool {
-        matches!(self, Backend::ZmqRs | Backend::Rzmq)
+        matches!(self, Backend::ZmqRs | Backend::Rzmq | Backend::Omq)
     }
 }
 
@@ -624,7 +627,7 @@ fn applies(backend: Backend, row: Row) -> bool {
     match backend {
         Backend::RawTcp => point_to_point && row.transport == Transport::Tcp,
         Backend::ZmqRs => point_to_point && row.transport != Transport::Inproc,
-        Backend::Rzmq => point_to_point,
+        Backend::Rzmq | Backend::Omq => point_to_point,
         _ => true,
     }
 }
@@ -677,12 +680,13 @@ fn run(args: &RunArgs) -> Result<()> {
             Backend::RawTcp,
         ];
         if peers_exe()?.exists() {
-            args.backends.extend([Backend::ZmqRs, Backend::Rzmq]);
+            args.backends
+                .extend([Backend::ZmqRs, Backend::Rzmq, Backend::Omq]);
         }
     }
     if args.backends.iter().any(|b| b.is_peer()) && !peers_exe()?.exists() {
         return Err(format!(
-            "zmq.rs, rzmq: {} is not built (cargo build --release --manifest-path \
+            "zmq.rs, rzmq, omq.rs: {} is not built (cargo build --release --manifest-path \
              bench-peers/Cargo.toml --target-dir target)",
             peers_exe()?.display()
         )
@@ -837,7 +841,9 @@ fn play(backend: Backend, job: &Job) -> Result<()> {
             .block_on(roles::run::<FerromqAsync>(job)),
         Backend::Libzmq => now(roles::run::<Libzmq>(job)),
         Backend::RawTcp => now(roles::run::<RawTcp>(job)),
-        Backend::ZmqRs | Backend::Rzmq => Err("peers' roles run in ferromq-bench-peers".into()),
+        Backend::ZmqRs | Backend::Rzmq | Backend::Omq => {
+            Err("peers' roles run in ferromq-bench-peers".into())
+        }
     }
 }
 

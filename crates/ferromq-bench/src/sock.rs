@@ -52,14 +52,21 @@ impl Transport {
     pub fn bind_endpoint(self) -> String {
         match self {
             Transport::Tcp => "tcp://127.0.0.1:*".into(),
-            Transport::Ipc => format!(
-                "ipc://{}/ferromq-bench-{}.sock",
-                std::env::temp_dir().display(),
-                std::process::id()
-            ),
+            Transport::Ipc => {
+                let path = ipc_path();
+                // A file left by an earlier process with this pid is stale
+                // (zmq.rs leaves its file and refuses to bind over one).
+                let _ = std::fs::remove_file(&path);
+                format!("ipc://{}", path.display())
+            }
             Transport::Inproc => "inproc://ferromq-bench".into(),
         }
     }
+}
+
+/// The ipc socket file of a binder process: its own, by pid.
+pub fn ipc_path() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("ferromq-bench-{}.sock", std::process::id()))
 }
 
 /// One socket of a backend over tcp on loopback.
