@@ -322,7 +322,80 @@ fn endpoint_call(
 
 #[no_mangle]
 pub extern "C" fn zmq_bind(s: *mut c_void, addr: *const c_char) -> i32 {
-    endpoint_call(s, addr, Socket::bind)
+    guard(-1, || {
+        let Some(sock) = Sock::get(s) else { return -1 };
+        let Some(addr) = c_str(addr) else { return -1 };
+        let use_fd = sock
+            .inert
+            .lock()
+            .get(&crate::sockopt::USE_FD)
+            .copied()
+            .unwrap_or(-1);
+        let bound = if use_fd < 0 {
+            sock.sock.bind(addr)
+        } else {
+            match adopt_listener(&sock.sock, addr, use_fd as i32) {
+                Ok(r) => r.map(drop),
+                Err(code) => return fail(code, -1),
+            }
+        };
+        match bound {
+            Ok(()) => 0,
+            Err(e) => fail(errno::code(&e), -1),
+        }
+    })
+}
+
+/// `ZMQ_USE_FD`: serves the application's listening socket `fd` for a bind
+/// to `addr` (whose transport says what `fd` must be; libzmq ignores the
+/// rest of the address). We serve a duplicate, so the application's fd
+/// stays valid and its own; libzmq instead closes it with the socket.
+/// `Err` is an errno for a fd that is not a listening socket of that kind.
+fn adopt_listener(sock: &Socket, addr: &str, fd: i32) -> Result<ferromq::Result<String>, i32> {
+    use std::os::fd::FromRawFd;
+    let domains: &[i32] = if addr.starts_with("tcp://") {
+        &[libc::AF_INET, libc::AF_INET6]
+    } else if addr.starts_with("ipc://") {
+        &[libc::AF_UNIX]
+    } else {
+        return Err(libc::EINVAL);
+    };
+    // SAFETY: fcntl on any integer is defined; it fails with EBADF for a
+    // closed one. The duplicate is ours from here on.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EBADF));
+    }
+    // SAFETY: `dup` is an open fd that nothing else owns.
+    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(dup) };
+    let sockopt = |level: i32, name: i32| -> Option<i32> {
+        let mut v: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: v and len are valid for writing one c_int.
+        let rc = unsafe {
+            libc::getsockopt(
+                owned.as_raw_fd(),
+                level,
+                name,
+                (&mut v as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        (rc == 0).then_some(v)
+    };
+    let listening = sockopt(libc::SOL_SOCKET, libc::SO_ACCEPTCONN) == Some(1);
+    let domain_ok =
+        sockopt(libc::SOL_SOCKET, libc::SO_DOMAIN).is_some_and(|d| domains.contains(&d));
+    if !listening || !domain_ok {
+        return Err(libc::EINVAL);
+    }
+    Ok(if domains[0] == libc::AF_UNIX {
+        sock.bind_ipc_listener(owned.into())
+    } else {
+        sock.bind_tcp_listener(owned.into())
+    })
 }
 
 #[no_mangle]

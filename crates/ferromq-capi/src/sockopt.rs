@@ -67,20 +67,20 @@ const ONLY_FIRST_SUBSCRIBE: i32 = 108;
 /// Options stored but without effect in ferromq, with libzmq's defaults and
 /// the values a caller may set: multicast transports (pgm, norm) do not
 /// exist here, I/O-thread affinity has no meaning, the loopback fast path is
-/// Windows-only. PLAIN_SERVER and USE_FD accept only their "off" values, so a
-/// program asking for authentication or a foreign fd fails loudly instead
-/// of silently running without it.
+/// Windows-only. PLAIN_SERVER accepts only its "off" value, so a program
+/// asking for authentication fails loudly instead of silently running
+/// without it. USE_FD is kept here and read by `zmq_bind`.
 const INERT: &[(i32, i64, Accept)] = &[
-    (4, 0, Accept::U64),        // AFFINITY
-    (8, 100, Accept::Int),      // RATE
-    (9, 10_000, Accept::Int),   // RECOVERY_IVL
-    (25, 1, Accept::Int),       // MULTICAST_HOPS
-    (44, 0, Accept::Only(0)),   // PLAIN_SERVER
-    (84, 1500, Accept::Int),    // MULTICAST_MAXTPDU
-    (89, -1, Accept::Only(-1)), // USE_FD
-    (93, 0, Accept::Int),       // ZAP_ENFORCE_DOMAIN
-    (94, 0, Accept::Int),       // LOOPBACK_FASTPATH
-    (96, 1, Accept::Int),       // MULTICAST_LOOP
+    (4, 0, Accept::U64),      // AFFINITY
+    (8, 100, Accept::Int),    // RATE
+    (9, 10_000, Accept::Int), // RECOVERY_IVL
+    (25, 1, Accept::Int),     // MULTICAST_HOPS
+    (44, 0, Accept::Only(0)), // PLAIN_SERVER
+    (84, 1500, Accept::Int),  // MULTICAST_MAXTPDU
+    (USE_FD, -1, Accept::AtLeast(-1)),
+    (93, 0, Accept::Int), // ZAP_ENFORCE_DOMAIN
+    (94, 0, Accept::Int), // LOOPBACK_FASTPATH
+    (96, 1, Accept::Int), // MULTICAST_LOOP
 ];
 
 #[derive(Clone, Copy)]
@@ -88,7 +88,11 @@ enum Accept {
     Int,
     U64,
     Only(i64),
+    AtLeast(i64),
 }
+
+/// ZMQ_USE_FD: a listening socket of the application's for the next binds.
+pub const USE_FD: i32 = 89;
 
 /// Milliseconds as libzmq encodes durations: -1 (or `none`) for "none/forever".
 fn ms_to_opt(v: i32, none: i32) -> Option<Duration> {
@@ -147,6 +151,7 @@ pub extern "C" fn zmq_setsockopt(
                 Accept::U64 => read_i64(val, len),
                 Accept::Int => int.map(i64::from),
                 Accept::Only(only) => int.map(i64::from).filter(|&v| v == only),
+                Accept::AtLeast(min) => int.map(i64::from).filter(|&v| v >= min),
             };
             return match v {
                 Some(v) => {

@@ -4,6 +4,9 @@
 #include <assert.h>
 #include <signal.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -113,6 +116,22 @@ int main (void)
     CHECK (zmq_getsockopt (req, ZMQ_TCP_KEEPALIVE, &got, &got_len) == 0 && got == 1);
     v = 2;
     CHECK (zmq_setsockopt (req, ZMQ_TCP_KEEPALIVE, &v, sizeof v) == -1 && zmq_errno () == EINVAL);
+
+    /* ZMQ_USE_FD: a bind serves the caller's listening socket; anything
+       else is refused with a clear errno, and the caller keeps its fd. */
+    void *adopter = zmq_socket (ctx, ZMQ_PULL);
+    int not_listening = socket (AF_INET, SOCK_STREAM, 0);
+    CHECK (adopter && not_listening >= 0);
+    CHECK (zmq_setsockopt (adopter, ZMQ_USE_FD, &not_listening, sizeof not_listening) == 0);
+    CHECK (zmq_bind (adopter, "tcp://127.0.0.1:1") == -1 && zmq_errno () == EINVAL);
+    CHECK (fcntl (not_listening, F_GETFD) != -1);
+    CHECK (close (not_listening) == 0);
+    CHECK (zmq_bind (adopter, "tcp://127.0.0.1:1") == -1 && zmq_errno () == EBADF);
+    int minus_two = -2;
+    CHECK (zmq_setsockopt (adopter, ZMQ_USE_FD, &minus_two, sizeof minus_two) == -1 && zmq_errno () == EINVAL);
+    int none = -1;
+    CHECK (zmq_setsockopt (adopter, ZMQ_USE_FD, &none, sizeof none) == 0);
+    CHECK (zmq_close (adopter) == 0);
 
     int linger = 0;
     CHECK (zmq_setsockopt (req, ZMQ_LINGER, &linger, sizeof linger) == 0);

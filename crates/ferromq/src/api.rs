@@ -41,6 +41,30 @@ macro_rules! common_methods {
             self.h.core.bind(endpoint)
         }
 
+        /// Serves connections on a tcp listener the application made, bound
+        /// and listening (libzmq's `ZMQ_USE_FD`, e.g. for a socket handed
+        /// over by systemd). Returns its endpoint (`tcp://addr:port`),
+        /// which [`unbind`](Self::unbind) takes; the listener closes then.
+        pub fn bind_tcp_listener(&self, listener: std::net::TcpListener) -> Result<String> {
+            self.h
+                .core
+                .bind_listener(crate::socket::Adopted::Tcp(listener))
+        }
+
+        /// Serves connections on a Unix-domain listener the application
+        /// made, bound and listening (libzmq's `ZMQ_USE_FD` for ipc).
+        /// Returns its endpoint (`ipc://path` or `ipc://@name`). Its file
+        /// stays when the socket closes: the application removes it, as
+        /// with libzmq.
+        pub fn bind_ipc_listener(
+            &self,
+            listener: std::os::unix::net::UnixListener,
+        ) -> Result<String> {
+            self.h
+                .core
+                .bind_listener(crate::socket::Adopted::Ipc(listener))
+        }
+
         /// Connects to an endpoint. Returns at once: the connection is made in
         /// the background, retried forever with backoff, and messages queue
         /// (up to the high-water mark) until it is up.

@@ -172,3 +172,27 @@ fn a_new_bind_on_the_path_survives_the_old_listeners_cleanup() {
     assert_eq!(pull.recv().unwrap(), Message::from("two"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn serves_a_listener_the_application_made_and_leaves_its_file() {
+    let dir = std::env::temp_dir().join(format!("ferromq-adopt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let ctx = Context::new();
+    let rep = sock(&ctx, SocketType::Rep);
+    let ep = rep.bind_ipc_listener(listener).unwrap();
+    assert_eq!(ep, format!("ipc://{}", path.display()));
+    let req = sock(&ctx, SocketType::Req);
+    req.connect(&ep).unwrap();
+    req.send("ping").unwrap();
+    let m = rep.recv().unwrap();
+    rep.send(m).unwrap();
+    assert_eq!(req.recv().unwrap(), Message::from("ping"));
+    drop((req, rep));
+    ctx.term().unwrap();
+    // The file is the application's to remove, as with libzmq.
+    assert!(path.exists(), "the application's socket file was removed");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -286,3 +286,26 @@ fn probe_router_greets_each_connection() {
     router.send(reply).unwrap();
     assert_eq!(dealer.recv().unwrap(), Message::from("hello"));
 }
+
+#[test]
+fn serves_a_listener_the_application_made() {
+    // As libzmq's ZMQ_USE_FD: the application binds and listens itself.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let ctx = Context::new();
+    let pull = sock(&ctx, SocketType::Pull);
+    let ep = pull.bind_tcp_listener(listener).unwrap();
+    assert_eq!(ep, format!("tcp://{addr}"));
+    assert_eq!(pull.last_endpoint(), ep);
+    assert_flows(&ctx, &pull, &ep);
+    // Unbinding closes it: the port stops accepting.
+    pull.unbind(&ep).unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while std::net::TcpStream::connect(addr).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still accepting after unbind"
+        );
+        std::thread::yield_now();
+    }
+}

@@ -9,6 +9,15 @@ use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::transport::{inproc, ipc, tcp};
 
+/// A listening socket made by the application, for
+/// [`SocketCore::bind_listener`].
+pub(crate) enum Adopted {
+    /// A tcp listener (bound and listening).
+    Tcp(std::net::TcpListener),
+    /// A Unix-domain listener (bound and listening).
+    Ipc(std::os::unix::net::UnixListener),
+}
+
 impl SocketCore {
     pub fn bind(self: &Arc<Self>, endpoint: &str) -> Result<()> {
         if self.is_closed() {
@@ -21,24 +30,52 @@ impl SocketCore {
             Endpoint::Inproc { name } => inproc::bind(self, name, cancel.clone()),
             Endpoint::Ipc { path } => ipc::bind(self, path, cancel.clone()),
         };
+        self.record_bind(endpoint, bound, cancel).map(drop)
+    }
+
+    /// Serves a listening socket the application made (bound, listening):
+    /// libzmq's `ZMQ_USE_FD`. Returns its endpoint, which `unbind` takes.
+    pub(crate) fn bind_listener(self: &Arc<Self>, listener: Adopted) -> Result<String> {
+        if self.is_closed() {
+            return Err(Error::Terminated);
+        }
+        let cancel = CancellationToken::new();
+        let bound = match listener {
+            Adopted::Tcp(l) => tcp::serve(self, l, cancel.clone()),
+            Adopted::Ipc(l) => ipc::serve_adopted(self, l, cancel.clone()),
+        };
+        self.record_bind("", bound, cancel)
+    }
+
+    /// Records a bind's endpoint (or reports its failure).
+    fn record_bind(
+        &self,
+        given: &str,
+        bound: std::io::Result<String>,
+        cancel: CancellationToken,
+    ) -> Result<String> {
         let resolved = match bound {
             Ok(r) => r,
             Err(e) => {
                 let errno = e.raw_os_error().unwrap_or(0) as u32;
-                self.event(crate::monitor::BIND_FAILED, errno, endpoint);
+                self.event(crate::monitor::BIND_FAILED, errno, given);
                 return Err(e.into());
             }
         };
         let mut st = self.state.lock();
         st.last_endpoint = resolved.clone();
         st.endpoints.push(EndpointEntry {
-            resolved,
-            given: endpoint.to_string(),
+            resolved: resolved.clone(),
+            given: if given.is_empty() {
+                resolved.clone()
+            } else {
+                given.to_string()
+            },
             bind: true,
             cancel,
             peer: None,
         });
-        Ok(())
+        Ok(resolved)
     }
 
     pub fn connect(self: &Arc<Self>, endpoint: &str) -> Result<()> {

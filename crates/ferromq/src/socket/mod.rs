@@ -4,3 +4,4 @@ pub(crate) mod core;
 mod endpoints;
 pub(crate) mod pubsub;
 pub(crate) mod readiness;
+pub(crate) use endpoints::Adopted;

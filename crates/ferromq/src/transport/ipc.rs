@@ -103,7 +103,6 @@ pub(crate) fn bind(
         }
     }
     let std_listener = StdListener::bind_addr(&address(&place)?)?;
-    std_listener.set_nonblocking(true)?;
     // The file we made: removed at the end only if it is still ours (a
     // later bind to the same path replaces it, and must keep its own).
     let made = match &place {
@@ -112,17 +111,76 @@ pub(crate) fn bind(
             .map(|m| std::os::unix::fs::MetadataExt::ino(&m)),
         Place::Abstract(_) => None,
     };
+    let cleanup = Cleanup {
+        place,
+        made,
+        private_dir,
+    };
+    serve(
+        core,
+        std_listener,
+        format!("ipc://{shown}"),
+        Some(cleanup),
+        cancel,
+    )
+}
+
+/// What a bind made and removes again when it ends.
+struct Cleanup {
+    place: Place,
+    /// The inode of the socket file we made.
+    made: Option<u64>,
+    private_dir: Option<PathBuf>,
+}
+
+/// Serves a listening socket the application made and bound (libzmq's
+/// `ZMQ_USE_FD`). Its file, if any, stays: the application removes it, as
+/// with libzmq. Returns the endpoint (`ipc://path` or `ipc://@name`).
+pub(crate) fn serve_adopted(
+    core: &Arc<SocketCore>,
+    std_listener: StdListener,
+    cancel: CancellationToken,
+) -> io::Result<String> {
+    let addr = std_listener.local_addr()?;
+    let shown = match (addr.as_pathname(), addr.as_abstract_name()) {
+        (Some(path), _) => path.display().to_string(),
+        (None, Some(name)) => format!("@{}", String::from_utf8_lossy(name)),
+        (None, None) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "an unnamed Unix socket has no endpoint",
+            ))
+        }
+    };
+    serve(core, std_listener, format!("ipc://{shown}"), None, cancel)
+}
+
+fn serve(
+    core: &Arc<SocketCore>,
+    std_listener: StdListener,
+    resolved: String,
+    cleanup: Option<Cleanup>,
+    cancel: CancellationToken,
+) -> io::Result<String> {
+    std_listener.set_nonblocking(true)?;
     let listener = {
         let _enter = core.shared.handle.enter();
         UnixListener::from_std(std_listener)?
     };
-    let resolved = format!("ipc://{shown}");
     let endpoint: Arc<str> = resolved.as_str().into();
     let listen_fd = std::os::fd::AsRawFd::as_raw_fd(&listener) as u32;
     core.event(monitor::LISTENING, listen_fd, &endpoint);
     let c = core.clone();
     core.shared.spawn(async move {
         super::accept_loop(c, listener, cancel, endpoint).await;
+        let Some(Cleanup {
+            place,
+            made,
+            private_dir,
+        }) = cleanup
+        else {
+            return;
+        };
         if let Place::Path(p) = &place {
             let still_ours = std::fs::symlink_metadata(p)
                 .is_ok_and(|m| Some(std::os::unix::fs::MetadataExt::ino(&m)) == made);

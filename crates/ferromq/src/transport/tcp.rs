@@ -50,8 +50,17 @@ pub(crate) fn bind(
     }
     raw.bind(&addr.into())?;
     raw.listen(backlog.min(i32::MAX as u32) as i32)?;
-    raw.set_nonblocking(true)?;
-    let std_listener: std::net::TcpListener = raw.into();
+    serve(core, raw.into(), cancel)
+}
+
+/// Accepts on a listening socket (ours, or the application's: libzmq's
+/// `ZMQ_USE_FD`) in the background. Returns the resolved endpoint.
+pub(crate) fn serve(
+    core: &Arc<SocketCore>,
+    std_listener: std::net::TcpListener,
+    cancel: CancellationToken,
+) -> io::Result<String> {
+    std_listener.set_nonblocking(true)?;
     let local = std_listener.local_addr()?;
     let listener = {
         let _enter = core.shared.handle.enter();
