@@ -327,3 +327,37 @@ fn disconnect_drops_what_the_peer_sent_and_was_not_read() {
     push.send("fresh").unwrap();
     assert_eq!(pull.recv().unwrap(), Message::from("fresh"));
 }
+
+/// libzmq's test_multiple_threads, many times over: connectors that send
+/// and close while the name gets bound must all be heard. (A connector
+/// closing between the bind taking the waiting list and its pipe starting
+/// once vanished with its message.)
+#[test]
+fn connectors_closing_while_the_name_is_bound_are_all_heard() {
+    const THREADS: usize = 30;
+    for round in 0..100 {
+        let ctx = Context::new();
+        let name = format!("inproc://closing-{round}");
+        let pushers: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let (ctx, name) = (ctx.clone(), name.clone());
+                std::thread::spawn(move || {
+                    let s = ctx.socket(SocketType::Pair).unwrap();
+                    s.connect(&name).unwrap();
+                    s.send("foobar").unwrap();
+                })
+            })
+            .collect();
+        let pull = sock(&ctx, SocketType::Pull);
+        pull.bind(&name).unwrap();
+        for i in 0..THREADS {
+            match pull.recv() {
+                Ok(m) => assert_eq!(m, Message::from("foobar")),
+                Err(e) => panic!("round {round}: message {i} of {THREADS} lost: {e:?}"),
+            }
+        }
+        for p in pushers {
+            p.join().unwrap();
+        }
+    }
+}

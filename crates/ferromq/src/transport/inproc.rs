@@ -102,11 +102,22 @@ pub(crate) fn bind(
                 cancel: cancel.clone(),
             },
         );
-        (id, reg.pending.remove(name).unwrap_or_default())
+        // Take hold of each waiting connector now, under the registry lock:
+        // one whose last handle is going away right now either set `keep`
+        // already or waits for this lock with its core still alive (else
+        // it could vanish, with what it queued, before its pipe starts).
+        let waiting: Vec<(Arc<SocketCore>, Pending)> = reg
+            .pending
+            .remove(name)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|p| Some((p.core.upgrade()?, p)))
+            .collect();
+        (id, waiting)
     };
     let (id, waiting) = waiting;
-    for p in waiting {
-        start_pipe(core.clone(), cancel.clone(), name.to_string(), p);
+    for (conn, p) in waiting {
+        start_pipe(core.clone(), cancel.clone(), name.to_string(), conn, p);
     }
     // Free the name when the socket closes or unbinds.
     let (c, n) = (core.clone(), name.to_string());
@@ -147,7 +158,7 @@ fn attach_or_wait(core: &Arc<SocketCore>, name: &str, p: Pending) {
     {
         Some((binder, cancel)) => {
             drop(reg);
-            start_pipe(binder, cancel, name.to_string(), p);
+            start_pipe(binder, cancel, name.to_string(), core.clone(), p);
         }
         None => {
             let list = reg.pending.entry(name.to_string()).or_default();
@@ -233,8 +244,13 @@ pub(crate) fn cut(link: &InprocLink) {
     }
 }
 
-fn start_pipe(binder: Arc<SocketCore>, bind_cancel: CancellationToken, name: String, p: Pending) {
-    let Some(conn) = p.core.upgrade() else { return };
+fn start_pipe(
+    binder: Arc<SocketCore>,
+    bind_cancel: CancellationToken,
+    name: String,
+    conn: Arc<SocketCore>,
+    p: Pending,
+) {
     // libzmq does not check socket types over inproc (a PAIR may feed a
     // PULL); neither do we.
     if p.cancel.is_cancelled() {
