@@ -28,7 +28,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio::io::AsyncReadExt;
 use zeromq::{Socket, SocketRecv, SocketSend, ZmqMessage};
 
-use roles::{Job, Role};
+use roles::RoleArgs;
 use sock::{Kind, Result, Setup, Sock, Transport};
 
 /// One side of one `ferromq-bench` run, for a peer library.
@@ -44,23 +44,8 @@ enum Cmd {
     Role {
         #[arg(long)]
         backend: Backend,
-        #[arg(long)]
-        role: Role,
-        #[arg(long)]
-        size: usize,
-        #[arg(long)]
-        count: u64,
-        #[arg(long)]
-        endpoint: Option<String>,
-        #[arg(long, default_value_t = 1)]
-        subs: u32,
-        #[arg(long)]
-        hwm: Option<i32>,
-        #[arg(long, default_value = "tcp")]
-        transport: Transport,
-        /// inproc only, which no peer here has.
-        #[arg(long)]
-        peer_role: Option<Role>,
+        #[command(flatten)]
+        args: RoleArgs,
     },
 }
 
@@ -124,11 +109,7 @@ impl ZmqRs {
 impl Sock for ZmqRs {
     async fn bind(setup: Setup) -> Result<(Self, String)> {
         let mut s = Self::open(setup)?;
-        let ep = match setup.transport {
-            // zmq.rs takes port 0, not libzmq's `*`, for an ephemeral port.
-            Transport::Tcp => "tcp://127.0.0.1:0".to_owned(),
-            t => t.bind_endpoint(),
-        };
+        let ep = bind_endpoint(setup.transport);
         let bound = each!(&mut s.inner, x => x.bind(&ep).await?);
         Ok((s, bound.to_string()))
     }
@@ -164,14 +145,6 @@ impl Sock for ZmqRs {
         Ok(&self.last)
     }
 
-    async fn recv_briefly(&mut self) -> Result<Option<&[u8]>> {
-        Err("publish/subscribe is not benchmarked for zmq.rs".into())
-    }
-
-    async fn recv_frames(&mut self) -> Result<usize> {
-        Err("ROUTER is not benchmarked for zmq.rs".into())
-    }
-
     async fn close(self) -> Result<()> {
         if matches!(self.inner, Inner::Push(_)) {
             // zmq.rs drops what is still queued when a socket closes.
@@ -181,6 +154,14 @@ impl Sock for ZmqRs {
             x.close().await;
         });
         Ok(())
+    }
+}
+
+/// Where a peer binds: port 0 (not libzmq's `*`) for an ephemeral tcp port.
+fn bind_endpoint(transport: Transport) -> String {
+    match transport {
+        Transport::Tcp => "tcp://127.0.0.1:0".to_owned(),
+        t => t.bind_endpoint(),
     }
 }
 
@@ -263,10 +244,7 @@ fn socket_type(kind: Kind) -> rzmq::SocketType {
 impl Sock for Rzmq {
     async fn bind(setup: Setup) -> Result<(Self, String)> {
         let s = Self::open(setup).await?;
-        let ep = match setup.transport {
-            Transport::Tcp => "tcp://127.0.0.1:0".to_owned(),
-            t => t.bind_endpoint(),
-        };
+        let ep = bind_endpoint(setup.transport);
         s.sock.bind(&ep).await?;
         let bound = s.sock.get_option(rzmq::socket::LAST_ENDPOINT).await?;
         let bound = String::from_utf8(bound)?;
@@ -290,14 +268,6 @@ impl Sock for Rzmq {
             return Err("expected one frame, got more".into());
         }
         Ok(self.last.insert(msg).data().unwrap_or_default())
-    }
-
-    async fn recv_briefly(&mut self) -> Result<Option<&[u8]>> {
-        Err("publish/subscribe is not benchmarked for rzmq".into())
-    }
-
-    async fn recv_frames(&mut self) -> Result<usize> {
-        Err("ROUTER is not benchmarked for rzmq".into())
     }
 
     async fn close(self) -> Result<()> {
@@ -361,10 +331,7 @@ impl Omq {
 impl Sock for Omq {
     async fn bind(setup: Setup) -> Result<(Self, String)> {
         let s = Self::open(setup)?;
-        let ep = match setup.transport {
-            Transport::Tcp => "tcp://127.0.0.1:0".to_owned(),
-            t => t.bind_endpoint(),
-        };
+        let ep = bind_endpoint(setup.transport);
         let bound = s.sock.bind(ep.as_str()).await?;
         Ok((s, bound.to_string()))
     }
@@ -391,104 +358,55 @@ impl Sock for Omq {
         Ok(&self.last)
     }
 
-    async fn recv_briefly(&mut self) -> Result<Option<&[u8]>> {
-        Err("publish/subscribe is not benchmarked for omq.rs".into())
-    }
-
-    async fn recv_frames(&mut self) -> Result<usize> {
-        Err("ROUTER is not benchmarked for omq.rs".into())
-    }
-
     async fn close(self) -> Result<()> {
         self.sock.close().await?;
         Ok(())
     }
 }
 
-fn main() -> ExitCode {
-    let Cmd::Role {
-        backend,
-        role,
-        size,
-        count,
-        endpoint,
-        subs,
-        hwm,
-        transport,
-        peer_role,
-    } = Cli::parse().cmd;
-    let job = Job {
-        role,
-        size,
-        count,
-        endpoint,
-        subs,
-        hwm,
-        transport,
+/// Plays the role, and over inproc the connecting role beside it on the
+/// same runtime (and the backend's shared context).
+async fn play<S: Sock>(args: &RoleArgs) -> Result<()> {
+    let Some(peer_job) = args.peer_job() else {
+        return roles::run::<S>(&args.job()).await;
     };
-    let side = if role.binds() { "bind" } else { "conn" };
+    let mine = async {
+        let r = roles::run::<S>(&args.job()).await;
+        // A PUSH beside us may close now: everything was received.
+        RECEIVED.store(true, std::sync::atomic::Ordering::Release);
+        RECEIVED_NOTIFY.notify_waiters();
+        r
+    };
+    let (mine, theirs) = tokio::join!(mine, roles::run::<S>(&peer_job));
+    mine.and(theirs)
+}
+
+fn main() -> ExitCode {
+    let Cmd::Role { backend, args } = Cli::parse().cmd;
     let played = (|| -> Result<()> {
-        match backend {
-            Backend::ZmqRs => {
-                if peer_role.is_some() {
-                    return Err("zmq.rs has no inproc transport".into());
-                }
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?
-                    .block_on(roles::run::<ZmqRs>(&job))?
-            }
-            Backend::Omq => tokio::runtime::Builder::new_current_thread()
+        let current = || {
+            tokio::runtime::Builder::new_current_thread()
                 .enable_all()
-                .build()?
-                .block_on(async {
-                    let Some(peer) = peer_role else {
-                        return roles::run::<Omq>(&job).await;
-                    };
-                    let peer_job = Job {
-                        role: peer,
-                        endpoint: Some(Transport::Inproc.bind_endpoint()),
-                        ..job.clone()
-                    };
-                    let (mine, theirs) =
-                        tokio::join!(roles::run::<Omq>(&job), roles::run::<Omq>(&peer_job));
-                    mine.and(theirs)
-                })?,
+                .build()
+        };
+        match backend {
+            Backend::ZmqRs => current()?.block_on(play::<ZmqRs>(&args))?,
+            Backend::Omq => current()?.block_on(play::<Omq>(&args))?,
             Backend::Rzmq => tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?
-                .block_on(async {
-                    let Some(peer) = peer_role else {
-                        return roles::run::<Rzmq>(&job).await;
-                    };
-                    // inproc: the connecting side in this process too, on
-                    // the same runtime and context.
-                    let peer_job = Job {
-                        role: peer,
-                        endpoint: Some(Transport::Inproc.bind_endpoint()),
-                        ..job.clone()
-                    };
-                    let mine = async {
-                        let r = roles::run::<Rzmq>(&job).await;
-                        RECEIVED.store(true, std::sync::atomic::Ordering::Release);
-                        RECEIVED_NOTIFY.notify_waiters();
-                        r
-                    };
-                    let (mine, theirs) = tokio::join!(mine, roles::run::<Rzmq>(&peer_job));
-                    mine.and(theirs)
-                })?,
+                .block_on(play::<Rzmq>(&args))?,
         }
-        println!("result peak_{side}_kb={}", roles::status_kb("VmHWM")?);
-        Ok(())
+        roles::report_peak_rss(args.role)
     })();
     // Some peers leave their ipc socket file behind.
-    if transport == Transport::Ipc && role.binds() {
+    if args.transport == Transport::Ipc && args.role.binds() {
         let _ = std::fs::remove_file(sock::ipc_path());
     }
     match played {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("ferromq-bench-peers: {backend:?} {role:?}: {e}");
+            eprintln!("ferromq-bench-peers: {backend:?} {:?}: {e}", args.role);
             ExitCode::FAILURE
         }
     }

@@ -333,14 +333,6 @@ impl Sock for RawTcp {
         Ok(&self.buf)
     }
 
-    async fn recv_briefly(&mut self) -> Result<Option<&[u8]>> {
-        Err("raw TCP has no publish/subscribe".into())
-    }
-
-    async fn recv_frames(&mut self) -> Result<usize> {
-        Err("raw TCP has no multipart messages".into())
-    }
-
     async fn close(self) -> Result<()> {
         if let Some((mut r, mut w)) = self.io {
             // Flush, then wait for the peer's EOF: it has read everything.

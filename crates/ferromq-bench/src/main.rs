@@ -49,23 +49,8 @@ enum Cmd {
     Role {
         #[arg(long)]
         backend: Backend,
-        #[arg(long)]
-        role: Role,
-        #[arg(long, value_parser = parse_size)]
-        size: usize,
-        #[arg(long)]
-        count: u64,
-        #[arg(long)]
-        endpoint: Option<String>,
-        #[arg(long, default_value_t = 1)]
-        subs: u32,
-        #[arg(long)]
-        hwm: Option<i32>,
-        #[arg(long, default_value = "tcp")]
-        transport: Transport,
-        /// inproc: also play this many connecting roles, in threads.
-        #[arg(long)]
-        peer_role: Option<Role>,
+        #[command(flatten)]
+        args: roles::RoleArgs,
     },
 }
 
@@ -849,27 +834,20 @@ fn play(backend: Backend, job: &Job) -> Result<()> {
 
 /// Plays `job` and, when given, `job.subs` connecting `peer` roles in
 /// threads of this process (inproc: they share the context).
-fn play_all(backend: Backend, job: Job, peer: Option<Role>) -> Result<()> {
-    let side = if job.role.binds() { "bind" } else { "conn" };
-    play_peers(backend, job, peer)?;
-    println!("result peak_{side}_kb={}", roles::status_kb("VmHWM")?);
-    Ok(())
+fn play_all(backend: Backend, args: &roles::RoleArgs) -> Result<()> {
+    play_peers(backend, &args.job(), args.peer_job())?;
+    roles::report_peak_rss(args.role)
 }
 
-fn play_peers(backend: Backend, job: Job, peer: Option<Role>) -> Result<()> {
-    let Some(peer) = peer else {
-        return play(backend, &job);
-    };
-    let peer_job = Job {
-        role: peer,
-        endpoint: Some(job.transport.bind_endpoint().to_owned()),
-        ..job.clone()
+fn play_peers(backend: Backend, job: &Job, peer_job: Option<Job>) -> Result<()> {
+    let Some(peer_job) = peer_job else {
+        return play(backend, job);
     };
     std::thread::scope(|s| {
         let peers: Vec<_> = (0..job.subs)
             .map(|_| s.spawn(|| play(backend, &peer_job)))
             .collect();
-        let mine = play(backend, &job);
+        let mine = play(backend, job);
         for p in peers {
             p.join().map_err(|_| "a peer thread panicked")??;
         }
@@ -882,29 +860,8 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         None => run(&cli.run),
         Some(Cmd::Run(args)) => run(&args),
-        Some(Cmd::Role {
-            backend,
-            role,
-            size,
-            count,
-            endpoint,
-            subs,
-            hwm,
-            transport,
-            peer_role,
-        }) => {
-            let job = Job {
-                role,
-                size,
-                count,
-                endpoint,
-                subs,
-                hwm,
-                transport,
-            };
-            play_all(backend, job, peer_role)
-                .map_err(|e| format!("{} {role:?}: {e}", backend.name()).into())
-        }
+        Some(Cmd::Role { backend, args }) => play_all(backend, &args)
+            .map_err(|e| format!("{} {:?}: {e}", backend.name(), args.role).into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -66,6 +66,53 @@ pub struct Job {
     pub transport: Transport,
 }
 
+/// The arguments of the hidden `role` subcommand, the same for
+/// ferromq-bench and ferromq-bench-peers (which gets them from it).
+#[derive(clap::Args, Clone, Debug)]
+pub struct RoleArgs {
+    #[arg(long)]
+    pub role: Role,
+    #[arg(long)]
+    pub size: usize,
+    #[arg(long)]
+    pub count: u64,
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    #[arg(long, default_value_t = 1)]
+    pub subs: u32,
+    #[arg(long)]
+    pub hwm: Option<i32>,
+    #[arg(long, default_value = "tcp")]
+    pub transport: Transport,
+    /// inproc: also play `subs` connecting roles of this kind in this process.
+    #[arg(long)]
+    pub peer_role: Option<Role>,
+}
+
+impl RoleArgs {
+    /// The job of the role this process plays.
+    pub fn job(&self) -> Job {
+        Job {
+            role: self.role,
+            size: self.size,
+            count: self.count,
+            endpoint: self.endpoint.clone(),
+            subs: self.subs,
+            hwm: self.hwm,
+            transport: self.transport,
+        }
+    }
+
+    /// The job of the connecting roles played beside it over inproc.
+    pub fn peer_job(&self) -> Option<Job> {
+        self.peer_role.map(|role| Job {
+            role,
+            endpoint: Some(Transport::Inproc.bind_endpoint()),
+            ..self.job()
+        })
+    }
+}
+
 impl Job {
     fn setup(&self, kind: Kind) -> Setup {
         Setup {
@@ -123,6 +170,13 @@ pub fn status_kb(field: &str) -> Result<u64> {
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .ok_or_else(|| format!("no {field} in /proc/self/status").into())
+}
+
+/// Prints this process's peak RSS as the binder's or a connector's.
+pub fn report_peak_rss(role: Role) -> Result<()> {
+    let side = if role.binds() { "bind" } else { "conn" };
+    println!("result peak_{side}_kb={}", status_kb("VmHWM")?);
+    Ok(())
 }
 
 /// What a ZMTP 3.1 DEALER with the NULL mechanism says first: its greeting

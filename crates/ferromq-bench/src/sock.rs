@@ -82,10 +82,16 @@ pub trait Sock: Sized {
     async fn send(&mut self, data: &[u8]) -> Result<()>;
     /// Receives one single-frame message, valid until the next call.
     async fn recv(&mut self) -> Result<&[u8]>;
-    /// Like `recv`, but `None` when nothing came within a millisecond.
-    async fn recv_briefly(&mut self) -> Result<Option<&[u8]>>;
-    /// Receives one message of any number of frames; returns how many.
-    async fn recv_frames(&mut self) -> Result<usize>;
+    /// Like `recv`, but `None` when nothing came within a millisecond
+    /// (publish/subscribe rows only; backends without them keep this).
+    async fn recv_briefly(&mut self) -> Result<Option<&[u8]>> {
+        Err("publish/subscribe is not benchmarked for this backend".into())
+    }
+    /// Receives one message of any number of frames; returns how many
+    /// (the idle ROUTER row only; backends without it keep this).
+    async fn recv_frames(&mut self) -> Result<usize> {
+        Err("ROUTER is not benchmarked for this backend".into())
+    }
     /// Closes the socket and waits until everything queued has been sent.
     async fn close(self) -> Result<()>;
 }
