@@ -32,6 +32,7 @@ use crate::monitor;
 use crate::options::Options;
 use crate::socket::readiness::{Readiness, ReadyFd};
 use crate::transport::inproc::{self, InprocLink};
+use crate::transport::wire::Wire;
 
 /// One peer (libzmq: pipe). A peer created by `connect` outlives its
 /// connections, so messages queue while the peer is away.
@@ -60,6 +61,9 @@ pub(crate) struct Peer {
     /// back. As in libzmq's pipes, room returns in batches at the low-water
     /// mark, so the pipe holds SNDHWM + RCVHWM counting these.
     uncredited: usize,
+    /// A tcp or ipc peer: its connection, which a sender may write to
+    /// itself when it is idle.
+    wire: Option<Arc<Wire>>,
 }
 
 impl Peer {
@@ -78,6 +82,7 @@ impl Peer {
             meta: None,
             source: None,
             uncredited: 0,
+            wire: None,
         }
     }
 
@@ -191,6 +196,11 @@ pub(crate) struct SocketCore {
     epoch: std::sync::atomic::AtomicU64,
     /// Peers linked in process (inproc): waiters spin briefly when any are.
     inproc_links: std::sync::atomic::AtomicUsize,
+    /// Receivers waiting on a connection's descriptor (direct read), who
+    /// also need [`direct_wake`](Self::direct_wake) signalled by wake-ups.
+    direct_waiters: std::sync::atomic::AtomicUsize,
+    /// Made on the first direct read.
+    direct_wake: OnceLock<ReadyFd>,
 }
 
 impl Drop for SocketCore {
@@ -200,6 +210,44 @@ impl Drop for SocketCore {
         let mut mon = self.monitor.lock();
         self.stop_monitor(&mut mon);
     }
+}
+
+/// The connection a sender may write `p`'s next message to itself: none
+/// while messages are queued ahead of it.
+fn direct_wire(p: &Peer) -> Option<Arc<Wire>> {
+    if p.out.is_empty() {
+        p.wire.clone()
+    } else {
+        None
+    }
+}
+
+/// Writes `msg` to `wire` from this thread if the connection is idle (the
+/// socket's state unlocked first); otherwise hands the state back.
+fn send_direct<'a>(
+    wire: Option<Arc<Wire>>,
+    guard: parking_lot::MutexGuard<'a, State>,
+    msg: &Message,
+) -> Option<parking_lot::MutexGuard<'a, State>> {
+    let Some(wire) = wire else {
+        return Some(guard);
+    };
+    let Some(w) = wire.try_idle() else {
+        return Some(guard);
+    };
+    drop(guard);
+    wire.send_direct(w, msg);
+    None
+}
+
+/// What a direct wait came to.
+enum Direct {
+    /// Something happened: try the call again.
+    Retry,
+    /// The deadline passed.
+    TimedOut,
+    /// Direct reading does not fit now: park as usual.
+    Park,
 }
 
 /// How long a blocking call watches for an inproc peer's wake before parking.
@@ -246,6 +294,8 @@ impl SocketCore {
             monitor: Mutex::new(None),
             epoch: std::sync::atomic::AtomicU64::new(0),
             inproc_links: std::sync::atomic::AtomicUsize::new(0),
+            direct_waiters: std::sync::atomic::AtomicUsize::new(0),
+            direct_wake: OnceLock::new(),
         });
         core.shared.register(&core);
         core
@@ -371,9 +421,21 @@ impl SocketCore {
 
     /// Wakes up to `n` receivers and the readiness fd.
     fn wake_readable(&self, n: usize) {
-        self.epoch.fetch_add(1, Ordering::Release);
+        // SeqCst, paired with a direct reader's (see `wait_direct`).
+        self.epoch.fetch_add(1, Ordering::SeqCst);
         self.readable.notify(n);
         self.signal_fd();
+        self.wake_direct_readers();
+    }
+
+    /// Wakes receivers waiting on a connection's descriptor, so they look
+    /// again (a connection ending must not stay open for them).
+    pub(crate) fn wake_direct_readers(&self) {
+        if self.direct_waiters.load(Ordering::SeqCst) > 0 {
+            if let Some(fd) = self.direct_wake.get() {
+                fd.signal();
+            }
+        }
     }
 
     /// Wakes up to `n` senders and the readiness fd.
@@ -511,6 +573,7 @@ impl SocketCore {
         slot: Slot,
         info: &PeerInfo,
         driver: &Arc<Notify>,
+        wire: Option<&Arc<Wire>>,
         meta: Option<Arc<Metadata>>,
     ) -> Option<PeerId> {
         // A closing socket still takes connections for the peers it has
@@ -557,6 +620,7 @@ impl SocketCore {
         p.connected = true;
         p.superseded = false;
         p.meta = meta;
+        p.wire = wire.cloned();
         match self.kind {
             SocketType::Router | SocketType::Dealer | SocketType::Req if probe => {
                 // Ahead of anything queued while the connection was down.
@@ -592,6 +656,7 @@ impl SocketCore {
             return;
         };
         p.connected = false;
+        p.wire = None;
         if p.link.take().is_some() {
             self.inproc_links.fetch_sub(1, Ordering::Relaxed);
         }
@@ -914,7 +979,13 @@ impl SocketCore {
                 let mut full = envelope;
                 full.extend(msg);
                 let mut kick = None;
-                match peers.get_mut(&peer) {
+                let wire = peers.get(&peer).filter(|p| !p.gone).and_then(direct_wire);
+                let Some(mut guard) = send_direct(wire, guard, &full) else {
+                    // Answering may make the next request readable.
+                    self.signal_fd();
+                    return Ok(());
+                };
+                match guard.peers.get_mut(&peer) {
                     Some(p) if !p.gone => {
                         if p.out.is_empty() {
                             kick = Some(p.kick());
@@ -964,11 +1035,17 @@ impl SocketCore {
             }
             _ => return Err(SendError::new(Error::NotSupported, msg)),
         };
-        let Some(p) = peers.get_mut(&target) else {
+        let wire = peers.get(&target).and_then(direct_wire);
+        let Some(mut guard) = send_direct(wire, guard, &msg) else {
+            return Ok(());
+        };
+        let opts = &guard.opts;
+        let conflate = opts.conflate;
+        let Some(p) = guard.peers.get_mut(&target) else {
             return Err(SendError::new(Error::WouldBlock, msg));
         };
         let edge = p.out.is_empty();
-        if opts.conflate {
+        if conflate {
             p.out.clear();
         }
         p.out.push_back(msg);
@@ -1165,10 +1242,21 @@ impl SocketCore {
                 }
             }
         }
+        let receiving = std::ptr::eq(event, &self.readable) && timeout != Some(Duration::ZERO);
         loop {
+            let seen = self.epoch.load(Ordering::SeqCst);
             match f() {
                 Err(e) if would_block(&e) => {}
                 other => return other,
+            }
+            if receiving {
+                if let Some((id, wire)) = self.direct_candidate() {
+                    match self.wait_direct(id, &wire, seen, deadline) {
+                        Direct::Retry => continue,
+                        Direct::TimedOut => return f(),
+                        Direct::Park => {}
+                    }
+                }
             }
             let listener = event.listen();
             match f() {
@@ -1188,6 +1276,92 @@ impl SocketCore {
                 other => return other,
             }
         }
+    }
+
+    /// The connection a blocking receive may wait on and read from itself:
+    /// that of the socket's only peer (or the peer a REQ awaits), if it is
+    /// a tcp or ipc one. PUB and XPUB read subscriptions, not messages: no.
+    fn direct_candidate(&self) -> Option<(PeerId, Arc<Wire>)> {
+        if matches!(self.kind, SocketType::Pub | SocketType::XPub)
+            || self.inproc_links.load(Ordering::Relaxed) > 0
+        {
+            return None;
+        }
+        let st = self.state.lock();
+        let (id, p) = match (self.kind, st.req) {
+            (SocketType::Req, ReqState::AwaitingReply(id)) => (id, st.peers.get(&id)?),
+            _ if st.peers.len() == 1 => st.peers.iter().next().map(|(id, p)| (*id, p))?,
+            _ => return None,
+        };
+        if !p.connected || p.read_paused {
+            return None;
+        }
+        Some((id, p.wire.clone()?))
+    }
+
+    /// Waits on a connection's descriptor (and on the socket's wake-ups)
+    /// until `deadline`, and reads what arrives. `seen` is the wake-up epoch
+    /// before the caller last found nothing to receive.
+    fn wait_direct(&self, id: PeerId, wire: &Wire, seen: u64, deadline: Option<Instant>) -> Direct {
+        use rustix::event::{PollFd, PollFlags};
+        let Some(io) = wire.io_awaiting() else {
+            return Direct::Park;
+        };
+        let wake = match self.direct_wake.get() {
+            Some(w) => w,
+            None => match ReadyFd::new() {
+                Ok(w) => self.direct_wake.get_or_init(|| w),
+                Err(_) => return Direct::Park,
+            },
+        };
+        let timeout = match deadline {
+            None => None,
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => Some(rustix::event::Timespec {
+                    tv_sec: left.as_secs() as i64,
+                    tv_nsec: i64::from(left.subsec_nanos()),
+                }),
+                _ => return Direct::TimedOut,
+            },
+        };
+        // Announce ourselves, then look again: a wake-up either came before
+        // (the epoch moved) or will signal `wake` (it sees us waiting).
+        self.direct_waiters.fetch_add(1, Ordering::SeqCst);
+        if self.epoch.load(Ordering::SeqCst) != seen {
+            self.direct_waiters.fetch_sub(1, Ordering::SeqCst);
+            return Direct::Retry;
+        }
+        let mut fds = [
+            PollFd::from_borrowed_fd(io.fd(), PollFlags::IN),
+            PollFd::from_borrowed_fd(wake.fd(), PollFlags::IN),
+        ];
+        let polled = rustix::event::poll(&mut fds, timeout.as_ref());
+        self.direct_waiters.fetch_sub(1, Ordering::SeqCst);
+        let (conn_ready, woken) = (!fds[0].revents().is_empty(), !fds[1].revents().is_empty());
+        if woken {
+            wake.clear();
+        }
+        match polled {
+            Ok(0) => return Direct::TimedOut,
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => return Direct::Retry,
+            Err(_) => return Direct::Park,
+        }
+        if conn_ready {
+            let mut batch = Vec::new();
+            let (guard, open) = wire.read_direct(&mut batch);
+            if !batch.is_empty() {
+                // Under the wire's lock, so the driver's deliveries keep their order.
+                self.deliver(id, &mut batch);
+            }
+            drop(guard);
+            if !open {
+                // End of stream or an error: the driver's to handle; wait
+                // for its word rather than poll a descriptor that stays ready.
+                return Direct::Park;
+            }
+        }
+        Direct::Retry
     }
 
     /// Async counterpart of [`wait_blocking`](Self::wait_blocking). Cancel-safe:

@@ -1,15 +1,15 @@
 //! The task that pumps one connection: bytes ⇄ `proto::Connection` ⇄ socket core.
 
-use std::io::{self, IoSlice};
+use std::io;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::BytesMut;
 use ferromq_proto::{Connection, Event, Message, SocketType};
 use tokio::io::Interest;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::wire::{self, Wire, WRITE_BATCH};
 use super::Stream;
 use crate::monitor;
 use crate::socket::core::{Slot, SocketCore};
@@ -18,16 +18,8 @@ use crate::socket::core::{Slot, SocketCore};
 const EINPROGRESS: u32 = 115;
 use crate::socket::pubsub::{as_subscription, subscription_message};
 
-/// Bytes batched into the connection's write buffer before writing.
-const WRITE_BATCH: usize = 256 * 1024;
-/// Read buffer growth step.
-const READ_CHUNK: usize = 64 * 1024;
-/// Reads per wake before the driver turns to writing again.
-const READS_PER_WAKE: usize = 4;
 /// Batches moved and written per wake before the driver looks at input again.
 const BATCHES_PER_WAKE: usize = 4;
-/// Slices per vectored write.
-const IOV: usize = 64;
 
 /// Why a connection ended.
 #[derive(Debug)]
@@ -50,12 +42,16 @@ pub(crate) async fn run<S: Stream>(
     cancel: CancellationToken,
     endpoint: Arc<str>,
 ) -> Exit {
-    let mut conn = Connection::new(core.connection_config(), Instant::now());
+    let conn = Connection::new(core.connection_config(), Instant::now());
+    let stream = Arc::new(stream);
+    let wire = Arc::new(Wire::new(conn, stream.clone(), driver.clone()));
     let mut peer = None;
     let r = pump(
-        &core, &stream, &mut conn, slot, &driver, &cancel, &mut peer, &endpoint,
+        &core, &*stream, &wire, slot, &driver, &cancel, &mut peer, &endpoint,
     )
     .await;
+    wire.close();
+    core.wake_direct_readers();
     if let Err(e) = &r {
         tracing::debug!(socket = %core.kind, error = %e, "connection closed");
         if peer.is_none() {
@@ -93,82 +89,91 @@ pub(crate) async fn run<S: Stream>(
 async fn pump<S: Stream>(
     core: &Arc<SocketCore>,
     stream: &S,
-    conn: &mut Connection,
+    wire: &Arc<Wire>,
     slot: Slot,
     driver: &Arc<Notify>,
     cancel: &CancellationToken,
     peer: &mut Option<u64>,
     endpoint: &str,
 ) -> io::Result<Exit> {
-    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut batch: Vec<Message> = Vec::new();
     let mut read_paused = false;
     loop {
-        // Output: queued messages into the connection, then as much as the
-        // kernel takes, a few batches per wake.
-        for _ in 0..BATCHES_PER_WAKE {
-            let mut more = false;
-            if let Some(id) = *peer {
-                if conn.transmit_len() >= WRITE_BATCH {
-                    // Not pulled this round: the queue may still hold messages.
-                    more = true;
-                } else {
-                    let subscriber = matches!(core.kind, SocketType::Sub | SocketType::XSub);
-                    let taken = core.pull_outgoing(id, |m| {
-                        // Subscriptions go out in the form the peer's ZMTP version wants.
-                        match as_subscription(&m) {
-                            Some((on, topic)) if subscriber && m.len() == 1 => {
-                                conn.send_subscription(on, &topic)
+        let (closing, interest, timer) = {
+            let mut guard = wire.lock();
+            let w = &mut *guard;
+            let conn = &mut w.conn;
+            // Output: queued messages into the connection, then as much as the
+            // kernel takes, a few batches per wake.
+            for _ in 0..BATCHES_PER_WAKE {
+                let mut more = false;
+                if let Some(id) = *peer {
+                    if conn.transmit_len() >= WRITE_BATCH {
+                        // Not pulled this round: the queue may still hold messages.
+                        more = true;
+                    } else {
+                        let subscriber = matches!(core.kind, SocketType::Sub | SocketType::XSub);
+                        let taken = core.pull_outgoing(id, |m| {
+                            // Subscriptions go out in the form the peer's ZMTP version wants.
+                            match as_subscription(&m) {
+                                Some((on, topic)) if subscriber && m.len() == 1 => {
+                                    conn.send_subscription(on, &topic)
+                                }
+                                _ => conn.send_message(&m),
                             }
-                            _ => conn.send_message(&m),
+                            wire.sent();
+                            conn.transmit_len() < WRITE_BATCH
+                        });
+                        match taken {
+                            None => return Ok(Exit::Done),
+                            Some(m) => more = m,
                         }
-                        conn.transmit_len() < WRITE_BATCH
-                    });
-                    match taken {
-                        None => return Ok(Exit::Done),
-                        Some(m) => more = m,
                     }
                 }
-            }
-            write_some(stream, conn)?;
-            if !more || !conn.transmit_is_empty() {
-                break;
-            }
-            // The kernel took the whole batch and more is queued: the queue
-            // will not wake us again (it only does so when it was empty), so
-            // go round once more, or ask for another turn after the select.
-            driver.notify_one();
-        }
-        if read_paused && peer.is_some_and(|id| core.may_read(id)) {
-            read_paused = false;
-        }
-        if peer.is_some_and(|id| core.superseded(id)) {
-            return Ok(Exit::Done);
-        }
-        let closing = core.is_closed();
-        if closing {
-            let flushed = conn.transmit_is_empty()
-                && match (*peer, slot) {
-                    (Some(id), _) | (None, Slot::Existing(id)) => !core.has_outgoing(id),
-                    (None, Slot::New(_)) => true,
-                };
-            let expired = core.linger_deadline().is_some_and(|d| Instant::now() >= d);
-            if flushed || expired {
-                if !flushed {
-                    core.shared.note_unflushed();
+                write_some(stream, conn)?;
+                if !more || !conn.transmit_is_empty() {
+                    break;
                 }
-                stream.shutdown_write();
+                // The kernel took the whole batch and more is queued: the queue
+                // will not wake us again (it only does so when it was empty), so
+                // go round once more, or ask for another turn after the select.
+                driver.notify_one();
+            }
+            if read_paused && peer.is_some_and(|id| core.may_read(id)) {
+                read_paused = false;
+            }
+            if peer.is_some_and(|id| core.superseded(id)) {
                 return Ok(Exit::Done);
             }
-        }
-        let mut interest = None;
-        if !read_paused {
-            interest = Some(Interest::READABLE);
-        }
-        if !conn.transmit_is_empty() {
-            interest = Some(interest.map_or(Interest::WRITABLE, |i| i | Interest::WRITABLE));
-        }
-        let timer = conn.poll_timeout();
+            let closing = core.is_closed();
+            if closing {
+                let flushed = conn.transmit_is_empty()
+                    && match (*peer, slot) {
+                        (Some(id), _) | (None, Slot::Existing(id)) => !core.has_outgoing(id),
+                        (None, Slot::New(_)) => true,
+                    };
+                let expired = core.linger_deadline().is_some_and(|d| Instant::now() >= d);
+                if flushed || expired {
+                    if !flushed {
+                        core.shared.note_unflushed();
+                    }
+                    stream.shutdown_write();
+                    return Ok(Exit::Done);
+                }
+            }
+            let mut interest = None;
+            if !read_paused {
+                interest = Some(Interest::READABLE);
+            }
+            if !conn.transmit_is_empty() {
+                interest = Some(interest.map_or(Interest::WRITABLE, |i| i | Interest::WRITABLE));
+            }
+            let timer = conn.poll_timeout();
+            if let Some(e) = w.take_failure() {
+                return Err(e);
+            }
+            (closing, interest, timer)
+        };
         let linger = if closing {
             core.linger_deadline()
         } else {
@@ -180,10 +185,12 @@ async fn pump<S: Stream>(
             r = stream.ready(interest.unwrap_or(Interest::READABLE)), if interest.is_some() => {
                 let ready = r?;
                 if ready.is_readable() && !read_paused {
-                    let open = read_input(stream, conn, &mut rbuf)?;
+                    let mut guard = wire.lock();
+                    let open = wire.read_input(&mut guard, |buf| stream.try_read_buf(buf))?;
+                    let conn = &mut guard.conn;
                     while let Some(ev) = conn.poll_event() {
                         match ev {
-                            Event::Handshaken(info) => match core.attach(slot, &info, driver, {
+                            Event::Handshaken(info) => match core.attach(slot, &info, driver, Some(wire), {
                                 let mut meta = info.metadata.clone();
                                 stream.peer_properties(&mut meta);
                                 Some(Arc::new(meta))
@@ -210,7 +217,7 @@ async fn pump<S: Stream>(
             }
             _ = driver.notified() => {}
             _ = sleep_until(timer), if timer.is_some() => {
-                conn.handle_timeout(Instant::now()).map_err(io::Error::other)?;
+                wire.lock().conn.handle_timeout(Instant::now()).map_err(io::Error::other)?;
             }
             _ = sleep_until(linger), if linger.is_some() => {}
             _ = core.closing.cancelled(), if !closing => {}
@@ -224,51 +231,9 @@ async fn sleep_until(t: Option<Instant>) {
     }
 }
 
-/// Reads what is available (a few reads at most) and feeds it to the
-/// connection. Returns false at end of stream.
-fn read_input<S: Stream>(
-    stream: &S,
-    conn: &mut Connection,
-    rbuf: &mut BytesMut,
-) -> io::Result<bool> {
-    for _ in 0..READS_PER_WAKE {
-        // Grow for the frame in progress, but never by more than what has
-        // already arrived: a header announcing 2^62 bytes costs nothing.
-        let hint = conn.read_hint(rbuf).min(rbuf.len().max(1 << 20));
-        let want = hint.max(READ_CHUNK / 4);
-        if rbuf.capacity() - rbuf.len() < want {
-            rbuf.reserve(want.max(READ_CHUNK));
-        }
-        match stream.try_read_buf(rbuf) {
-            Ok(0) => return Ok(false),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-        conn.handle_input(rbuf, Instant::now())
-            .map_err(io::Error::other)?;
-    }
-    Ok(true)
-}
-
 /// Writes as much as the kernel takes without waiting.
 fn write_some<S: Stream>(stream: &S, conn: &mut Connection) -> io::Result<()> {
-    while !conn.transmit_is_empty() {
-        let written = {
-            let mut slices = [IoSlice::new(&[]); IOV];
-            let n = conn.transmit_slices(&mut slices);
-            match stream.try_write_vectored(&slices[..n]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(k) => k,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        };
-        conn.advance_transmit(written);
-    }
-    Ok(())
+    wire::write_some(conn, |bufs| stream.try_write_vectored(bufs))
 }
 
 /// Keeps a `connect` endpoint connected: opens a stream with `open`, runs

@@ -258,13 +258,19 @@ fn start_pipe(
     }
     let bnotify = Arc::new(Notify::new());
     let slot = Slot::New(binder.reserve_peer());
-    let Some(bpeer) = binder.attach(slot, &info(&conn), &bnotify, None) else {
+    let Some(bpeer) = binder.attach(slot, &info(&conn), &bnotify, None, None) else {
         // Refused (a second PAIR peer): wait for another binding.
         let mut reg = conn.shared.inproc.lock();
         reg.pending.entry(name).or_default().push(p);
         return;
     };
-    let Some(cpeer) = conn.attach(Slot::Existing(p.peer), &info(&binder), &p.notify, None) else {
+    let Some(cpeer) = conn.attach(
+        Slot::Existing(p.peer),
+        &info(&binder),
+        &p.notify,
+        None,
+        None,
+    ) else {
         binder.detach(bpeer, true);
         return;
     };

@@ -26,7 +26,7 @@ impl Stream for UnixStream {
         UnixStream::try_read_buf(self, buf)
     }
     fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        UnixStream::try_write_vectored(self, bufs)
+        super::send_vectored(self, bufs)
     }
     fn shutdown_write(&self) {
         let _ = socket2::SockRef::from(self).shutdown(std::net::Shutdown::Write);

@@ -4,6 +4,7 @@ pub(crate) mod driver;
 pub(crate) mod inproc;
 pub(crate) mod ipc;
 pub(crate) mod tcp;
+pub(crate) mod wire;
 
 use std::io::{self, IoSlice};
 
@@ -14,7 +15,7 @@ use crate::monitor;
 use crate::socket::core::{Slot, SocketCore};
 
 /// What the driver needs of a byte stream: readiness and non-blocking I/O.
-pub(crate) trait Stream: Send + Sync + 'static {
+pub(crate) trait Stream: Send + Sync + std::os::fd::AsFd + 'static {
     fn ready(
         &self,
         interest: Interest,
@@ -100,6 +101,36 @@ pub(crate) async fn accept_loop<L: Listener + std::os::fd::AsRawFd>(
     core.event(monitor::CLOSED, listen_fd, &endpoint);
 }
 
+/// A non-blocking vectored write that, unlike `writev`, raises no SIGPIPE
+/// when the peer is gone (the C ABI runs in programs that do not ignore it,
+/// and libzmq writes with MSG_NOSIGNAL too). Through `try_io`, so a
+/// WouldBlock clears the reactor's readiness.
+pub(crate) fn send_vectored<S>(stream: &S, bufs: &[IoSlice<'_>]) -> io::Result<usize>
+where
+    S: TryIo + std::os::fd::AsFd,
+{
+    stream.try_io(Interest::WRITABLE, || {
+        socket2::SockRef::from(stream).send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL)
+    })
+}
+
+/// tokio's `try_io`, for the streams that have it.
+pub(crate) trait TryIo {
+    fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R>;
+}
+
+impl TryIo for tokio::net::TcpStream {
+    fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
+        tokio::net::TcpStream::try_io(self, interest, f)
+    }
+}
+
+impl TryIo for tokio::net::UnixStream {
+    fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
+        tokio::net::UnixStream::try_io(self, interest, f)
+    }
+}
+
 impl Stream for tokio::net::TcpStream {
     async fn ready(&self, interest: Interest) -> io::Result<Ready> {
         tokio::net::TcpStream::ready(self, interest).await
@@ -108,7 +139,7 @@ impl Stream for tokio::net::TcpStream {
         tokio::net::TcpStream::try_read_buf(self, buf)
     }
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        tokio::net::TcpStream::try_write_vectored(self, bufs)
+        send_vectored(self, bufs)
     }
     fn shutdown_write(&self) {
         let _ = socket2::SockRef::from(self).shutdown(std::net::Shutdown::Write);

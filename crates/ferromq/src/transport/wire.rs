@@ -1,0 +1,278 @@
+//! A connection's protocol state, shared between its driver task and the
+//! application's threads.
+//!
+//! Normally the application queues a message and the driver (on an I/O
+//! thread) writes it, and the driver reads and hands what it decoded to the
+//! application's thread. For a request/reply exchange, or a message now and
+//! then, that costs a thread wake-up at each end of every message. Instead:
+//!
+//! * when the connection has been idle for a while, the sending thread
+//!   encodes the message and writes it to the socket itself ("direct
+//!   write"); whatever the kernel does not take stays in the connection's
+//!   buffer for the driver;
+//! * a blocking receive waiting on a socket with a single tcp or ipc peer
+//!   waits on that connection's descriptor itself and reads what arrives
+//!   ("direct read"). The driver still watches the descriptor too, so
+//!   whichever thread comes first reads, and end of stream, errors and
+//!   heartbeats stay the driver's business.
+//!
+//! Lock order: the wire before the socket's state. A thread holding the
+//! state only ever *tries* the wire's lock, so the two cannot deadlock.
+
+use std::io::{self, IoSlice};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use ferromq_proto::{Connection, Event, Message};
+use parking_lot::{Mutex, MutexGuard};
+use tokio::sync::Notify;
+
+/// Bytes batched into the connection's write buffer before writing.
+pub(crate) const WRITE_BATCH: usize = 256 * 1024;
+/// Slices per vectored write.
+const IOV: usize = 64;
+/// Read buffer growth step.
+const READ_CHUNK: usize = 64 * 1024;
+/// Reads per turn before the driver turns to writing again.
+const READS_PER_WAKE: usize = 4;
+/// A connection counts as idle when nothing was sent on it for this long:
+/// a direct write then saves two wake-ups; sooner, the driver is likely busy
+/// with a stream of messages, which it batches far better than a syscall
+/// per message would.
+const IDLE: Duration = Duration::from_micros(20);
+
+/// What direct reads and writes need of the connection's stream; safe to
+/// call from any thread, as tokio's non-blocking reads and writes are.
+pub(crate) trait Io: Send + Sync {
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize>;
+    fn fd(&self) -> std::os::fd::BorrowedFd<'_>;
+}
+
+impl<S: super::Stream> Io for S {
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        super::Stream::try_write_vectored(self, bufs)
+    }
+    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        super::Stream::try_read_buf(self, buf)
+    }
+    fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.as_fd()
+    }
+}
+
+/// One connection's protocol state and buffers.
+pub(crate) struct Wire {
+    state: Mutex<WireState>,
+    /// The driver's wake-up: for what a direct write left unwritten, or an error.
+    driver: Arc<Notify>,
+    /// A message went out since input last came in: the application likely
+    /// awaits an answer, which a direct read brings soonest, and the next
+    /// message it sends is an answer's answer, which a direct write sends
+    /// soonest. (A stream one way is better served by the driver, which
+    /// reads ahead and batches writes.) Outside the lock: senders check it
+    /// first, at the cost of a load.
+    awaiting: AtomicBool,
+}
+
+/// What the lock of a [`Wire`] guards.
+pub(crate) struct WireState {
+    pub conn: Connection,
+    /// Bytes read and not yet decoded.
+    rbuf: BytesMut,
+    /// The stream, until the driver stops with it.
+    io: Option<Arc<dyn Io>>,
+    /// An error met by a direct write, for the driver to act on.
+    failed: Option<io::Error>,
+    /// When a sender last looked at this connection (see [`IDLE`]).
+    last_send: Option<Instant>,
+}
+
+impl Wire {
+    pub(crate) fn new(conn: Connection, io: Arc<dyn Io>, driver: Arc<Notify>) -> Wire {
+        Wire {
+            state: Mutex::new(WireState {
+                conn,
+                rbuf: BytesMut::with_capacity(READ_CHUNK),
+                io: Some(io),
+                failed: None,
+                last_send: None,
+            }),
+            driver,
+            awaiting: AtomicBool::new(false),
+        }
+    }
+
+    /// The driver's access.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, WireState> {
+        self.state.lock()
+    }
+
+    /// The driver is done with the stream: no direct writes from now on, and
+    /// the stream closes with the driver's hold on it.
+    pub(crate) fn close(&self) {
+        self.state.lock().io = None;
+    }
+
+    /// Whether a sender may write `msg` itself now: nothing of the driver's is
+    /// in flight and the connection was idle. Called with the socket's state
+    /// locked, so it only tries the wire's lock.
+    pub(crate) fn try_idle(&self) -> Option<MutexGuard<'_, WireState>> {
+        if self.awaiting.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut w = self.state.try_lock()?;
+        if w.io.is_none() || w.failed.is_some() || !w.conn.transmit_is_empty() {
+            return None;
+        }
+        let now = Instant::now();
+        let idle = w.last_send.is_none_or(|t| now.duration_since(t) >= IDLE);
+        w.last_send = Some(now);
+        idle.then_some(w)
+    }
+
+    /// Encodes `msg` and writes what the kernel takes without waiting; the
+    /// rest (and any error) goes to the driver.
+    pub(crate) fn send_direct(&self, mut guard: MutexGuard<'_, WireState>, msg: &Message) {
+        let w = &mut *guard;
+        w.conn.send_message(msg);
+        self.sent();
+        let r = match &w.io {
+            Some(io) => write_some(&mut w.conn, |bufs| io.try_write_vectored(bufs)),
+            None => Ok(()),
+        };
+        let handoff = match r {
+            Ok(()) => !w.conn.transmit_is_empty(),
+            Err(e) => {
+                w.failed = Some(e);
+                true
+            }
+        };
+        drop(guard);
+        if handoff {
+            self.driver.notify_one();
+        }
+    }
+
+    /// Reads what is available (a few reads at most) with `read` and feeds
+    /// it to the connection. Returns false at end of stream.
+    pub(crate) fn read_input(
+        &self,
+        w: &mut WireState,
+        mut read: impl FnMut(&mut BytesMut) -> io::Result<usize>,
+    ) -> io::Result<bool> {
+        let (conn, rbuf) = (&mut w.conn, &mut w.rbuf);
+        for _ in 0..READS_PER_WAKE {
+            // Grow for the frame in progress, but never by more than what
+            // has already arrived: a header announcing 2^62 bytes costs nothing.
+            let hint = conn.read_hint(rbuf).min(rbuf.len().max(1 << 20));
+            let want = hint.max(READ_CHUNK / 4);
+            if rbuf.capacity() - rbuf.len() < want {
+                rbuf.reserve(want.max(READ_CHUNK));
+            }
+            match read(rbuf) {
+                Ok(0) => return Ok(false),
+                Ok(_) => self.received(),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            conn.handle_input(rbuf, Instant::now())
+                .map_err(io::Error::other)?;
+        }
+        Ok(true)
+    }
+
+    /// A message went out (see `awaiting`).
+    pub(crate) fn sent(&self) {
+        if !self.awaiting.load(Ordering::Relaxed) {
+            self.awaiting.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Input came in (see `awaiting`).
+    fn received(&self) {
+        if self.awaiting.load(Ordering::Relaxed) {
+            self.awaiting.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// The stream, for a thread about to wait on it for an answer (held,
+    /// it stays open); `None` if no answer is due or the stream is done.
+    pub(crate) fn io_awaiting(&self) -> Option<Arc<dyn Io>> {
+        if !self.awaiting.load(Ordering::Relaxed) {
+            return None;
+        }
+        let w = self.state.lock();
+        if w.failed.is_some() {
+            return None;
+        }
+        w.io.clone()
+    }
+
+    /// A direct read: reads what arrived and decodes it into `batch`.
+    /// Returns the lock (to deliver the batch under) and whether the stream
+    /// is still open and sound. Whatever else happens (end of stream, an
+    /// error, a PONG to send) is left to the driver, which is woken for it.
+    pub(crate) fn read_direct(
+        &self,
+        batch: &mut Vec<Message>,
+    ) -> (MutexGuard<'_, WireState>, bool) {
+        let mut guard = self.state.lock();
+        let w = &mut *guard;
+        let Some(io) = w.io.clone() else {
+            return (guard, false);
+        };
+        let r = self.read_input(w, |buf| io.try_read_buf(buf));
+        while let Some(ev) = w.conn.poll_event() {
+            // After the handshake a connection of a socket that reads
+            // directly (not PUB or XPUB) decodes nothing but messages.
+            if let Event::Message(m) = ev {
+                batch.push(m);
+            }
+        }
+        let open = match r {
+            Ok(open) => open,
+            Err(e) => {
+                w.failed = Some(e);
+                false
+            }
+        };
+        if !open || !w.conn.transmit_is_empty() {
+            self.driver.notify_one();
+        }
+        (guard, open)
+    }
+}
+
+impl WireState {
+    /// An error a direct write met, once.
+    pub(crate) fn take_failure(&mut self) -> Option<io::Error> {
+        self.failed.take()
+    }
+}
+
+/// Writes as much of the connection's output as `write` takes without
+/// waiting.
+pub(crate) fn write_some(
+    conn: &mut Connection,
+    mut write: impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
+) -> io::Result<()> {
+    while !conn.transmit_is_empty() {
+        let written = {
+            let mut slices = [IoSlice::new(&[]); IOV];
+            let n = conn.transmit_slices(&mut slices);
+            match write(&slices[..n]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(k) => k,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        conn.advance_transmit(written);
+    }
+    Ok(())
+}

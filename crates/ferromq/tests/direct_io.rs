@@ -1,0 +1,315 @@
+//! A sender writes to an idle connection itself, and a blocking receive on
+//! a socket with one tcp or ipc peer waits on and reads the connection
+//! itself, racing the connection's driver. What a user must see is the same
+//! as without those shortcuts: every message once and in order, timeouts,
+//! disconnects, reconnects, heartbeats and shutdown all as before.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ferromq::monitor::{self, Event};
+use ferromq::{Context, Error, Message, Socket, SocketType};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn sock(ctx: &Context, kind: SocketType) -> Socket {
+    let s = ctx.socket(kind).unwrap();
+    s.set_rcvtimeo(Some(WAIT));
+    s.set_sndtimeo(Some(WAIT));
+    s.set_linger(Some(Duration::ZERO));
+    s
+}
+
+fn endpoints(name: &str) -> [String; 2] {
+    let dir = std::env::temp_dir().join(format!("ferromq-direct-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_file(&dir);
+    [
+        "tcp://127.0.0.1:*".to_string(),
+        format!("ipc://{}", dir.display()),
+    ]
+}
+
+/// A payload for message `seq`: sizes vary from a byte to 300 KB, so some
+/// direct writes finish at once and some leave the rest to the driver.
+fn payload(seq: u32) -> Vec<u8> {
+    let size = match seq % 97 {
+        0 => 300_000,
+        n if n % 7 == 0 => 20_000,
+        n => n as usize,
+    };
+    vec![(seq % 251) as u8; size]
+}
+
+fn seq_of(m: &Message) -> u32 {
+    u32::from_be_bytes(
+        m[m.len() - 2][..]
+            .try_into()
+            .expect("a 4-byte sequence frame"),
+    )
+}
+
+/// Bursts of messages with pauses between them (so the first message of a
+/// burst finds the connection idle) from one thread, echoes read by
+/// another thread blocked on the same socket: all arrive once, in order,
+/// intact, on both sides.
+#[test]
+fn order_holds_across_direct_and_queued_writes_and_reads() {
+    const N: u32 = 3000;
+    for ep in endpoints("order") {
+        let ctx = Context::new();
+        let server = sock(&ctx, SocketType::Router);
+        server.bind(&ep).unwrap();
+        let ep = server.last_endpoint();
+        let client = sock(&ctx, SocketType::Dealer);
+        client.connect(&ep).unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for seq in 0..N {
+                    let m = server.recv().expect("a request");
+                    assert_eq!(m.len(), 3, "routing id, sequence, payload");
+                    assert_eq!(seq_of(&m), seq, "requests in order over {ep}");
+                    assert_eq!(&m[2][..], &payload(seq)[..], "request {seq} intact");
+                    server.send(m).unwrap();
+                }
+            });
+            s.spawn(|| {
+                for seq in 0..N {
+                    let m = client.recv().expect("an echo");
+                    assert_eq!(seq_of(&m), seq, "echoes in order over {ep}");
+                    assert_eq!(&m[1][..], &payload(seq)[..], "echo {seq} intact");
+                }
+            });
+            let mut seq = 0;
+            let mut burst = 1;
+            while seq < N {
+                for _ in 0..burst {
+                    if seq == N {
+                        break;
+                    }
+                    let mut m = Message::new();
+                    m.push(seq.to_be_bytes().to_vec());
+                    m.push(payload(seq));
+                    client.send(m).unwrap();
+                    seq += 1;
+                }
+                burst = burst % 13 + 1;
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        });
+    }
+}
+
+/// A strict request/reply exchange (each side's writes direct, each side's
+/// reads direct) with multipart bodies, over tcp and ipc.
+#[test]
+fn req_rep_round_trips_are_exact() {
+    for ep in endpoints("reqrep") {
+        let ctx = Context::new();
+        let rep = sock(&ctx, SocketType::Rep);
+        rep.bind(&ep).unwrap();
+        let ep = rep.last_endpoint();
+        let req = sock(&ctx, SocketType::Req);
+        req.connect(&ep).unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for _ in 0..2000 {
+                    let mut m = rep.recv().unwrap();
+                    m.push(b"reply".to_vec());
+                    rep.send(m).unwrap();
+                }
+            });
+            for i in 0u32..2000 {
+                let mut m = Message::new();
+                m.push(i.to_be_bytes().to_vec());
+                m.push(payload(i));
+                req.send(m).unwrap();
+                let r = req.recv().unwrap();
+                assert_eq!(r.len(), 3, "request frames and the reply's over {ep}");
+                assert_eq!(&r[0][..], &i.to_be_bytes(), "reply {i} to request {i}");
+                assert_eq!(&r[1][..], &payload(i)[..]);
+                assert_eq!(&r[2][..], b"reply");
+            }
+        });
+    }
+}
+
+/// A receive timeout holds while the receiver waits on the connection:
+/// not early, and not forever.
+#[test]
+fn a_receive_timeout_holds() {
+    for ep in endpoints("timeout") {
+        let ctx = Context::new();
+        let server = sock(&ctx, SocketType::Router);
+        server.bind(&ep).unwrap();
+        let ep = server.last_endpoint();
+        let client = sock(&ctx, SocketType::Dealer);
+        client.connect(&ep).unwrap();
+        client.send(b"hello".to_vec()).unwrap();
+        server.recv().unwrap();
+        client.set_rcvtimeo(Some(Duration::from_millis(200)));
+        let start = Instant::now();
+        assert!(matches!(client.recv(), Err(Error::WouldBlock)));
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(200) && waited < Duration::from_secs(5),
+            "waited {waited:?} over {ep}"
+        );
+    }
+}
+
+fn watch(ctx: &Context, s: &Socket, name: &str) -> Socket {
+    let ep = format!("inproc://direct-monitor-{name}");
+    s.monitor(&ep, u32::from(monitor::DISCONNECTED)).unwrap();
+    let events = sock(ctx, SocketType::Pair);
+    events.connect(&ep).unwrap();
+    events
+}
+
+/// `disconnect` closes the connection at once, even while another thread
+/// is blocked receiving on it (and holds its descriptor).
+#[test]
+fn disconnect_closes_the_connection_a_receiver_waits_on() {
+    for (i, ep) in endpoints("disconnect").into_iter().enumerate() {
+        let ctx = Context::new();
+        let server = sock(&ctx, SocketType::Router);
+        let events = watch(&ctx, &server, &format!("disconnect-{i}"));
+        server.bind(&ep).unwrap();
+        let ep = server.last_endpoint();
+        let client = sock(&ctx, SocketType::Dealer);
+        client.set_routing_id(b"c".to_vec()).unwrap();
+        client.connect(&ep).unwrap();
+        client.send(b"hello".to_vec()).unwrap();
+        server.recv().unwrap();
+        std::thread::scope(|s| {
+            let blocked = s.spawn(|| client.recv());
+            // Give the receiver time to settle into its wait: the check
+            // below holds whether or not it has.
+            std::thread::sleep(Duration::from_millis(50));
+            client.disconnect(&ep).unwrap();
+            let m = events.recv().expect("the server sees the connection close");
+            let e = Event::parse(&m).unwrap();
+            assert_eq!(e.event, monitor::DISCONNECTED, "over {ep}");
+            // A new connection brings the receiver its message.
+            client.connect(&ep).unwrap();
+            server.set_router_mandatory(true);
+            let deadline = Instant::now() + WAIT;
+            while server.router_check(b"c").is_err() {
+                assert!(Instant::now() < deadline, "the client reconnects");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            server
+                .send(Message::from(vec![
+                    Bytes::from_static(b"c"),
+                    Bytes::from_static(b"after"),
+                ]))
+                .unwrap();
+            let got = blocked.join().unwrap().expect("the blocked receive ends");
+            assert_eq!(&got[0][..], b"after");
+        });
+    }
+}
+
+/// The peer goes away and comes back while a thread waits: the waiting
+/// receive gets the new peer's message.
+#[test]
+fn a_waiting_receiver_hears_a_restarted_peer() {
+    for ep in endpoints("restart") {
+        let ctx = Context::new();
+        let server = sock(&ctx, SocketType::Router);
+        server.bind(&ep).unwrap();
+        let ep = server.last_endpoint();
+        let client = sock(&ctx, SocketType::Dealer);
+        client.set_routing_id(b"c".to_vec()).unwrap();
+        client.set_reconnect_ivl(Some(Duration::from_millis(10)));
+        client.connect(&ep).unwrap();
+        client.send(b"hello".to_vec()).unwrap();
+        server.recv().unwrap();
+        std::thread::scope(|s| {
+            let blocked = s.spawn(|| client.recv());
+            std::thread::sleep(Duration::from_millis(50));
+            server.close();
+            let server = sock(&ctx, SocketType::Router);
+            server.set_router_mandatory(true);
+            // The old listener closes on the I/O thread: wait for the address.
+            let deadline = Instant::now() + WAIT;
+            while let Err(e) = server.bind(&ep) {
+                assert!(Instant::now() < deadline, "{ep} free again: {e:?}");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let deadline = Instant::now() + WAIT;
+            while server.router_check(b"c").is_err() {
+                assert!(Instant::now() < deadline, "the client reconnects over {ep}");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            server
+                .send(Message::from(vec![
+                    Bytes::from_static(b"c"),
+                    Bytes::from_static(b"again"),
+                ]))
+                .unwrap();
+            let got = blocked.join().unwrap().expect("the blocked receive ends");
+            assert_eq!(&got[0][..], b"again");
+        });
+    }
+}
+
+/// ZMTP heartbeats keep flowing while the only reader is an application
+/// thread waiting on the connection: the peer's PINGs are answered, so it
+/// does not time the connection out.
+#[test]
+fn heartbeats_are_answered_while_a_receiver_waits() {
+    let ctx = Context::new();
+    let server = sock(&ctx, SocketType::Router);
+    server.set_heartbeat_ivl(Some(Duration::from_millis(20)));
+    server.set_heartbeat_timeout(Some(Duration::from_millis(200)));
+    let events = watch(&ctx, &server, "heartbeat");
+    server.bind("tcp://127.0.0.1:*").unwrap();
+    let ep = server.last_endpoint();
+    let client = sock(&ctx, SocketType::Dealer);
+    client.set_routing_id(b"c".to_vec()).unwrap();
+    client.connect(&ep).unwrap();
+    client.send(b"hello".to_vec()).unwrap();
+    server.recv().unwrap();
+    std::thread::scope(|s| {
+        let blocked = s.spawn(|| client.recv());
+        // Over a second, five heartbeat timeouts: no disconnect.
+        events.set_rcvtimeo(Some(Duration::from_secs(1)));
+        assert!(
+            matches!(events.recv(), Err(Error::WouldBlock)),
+            "the connection stays up"
+        );
+        server
+            .send(Message::from(vec![
+                Bytes::from_static(b"c"),
+                Bytes::from_static(b"still here"),
+            ]))
+            .unwrap();
+        let got = blocked.join().unwrap().unwrap();
+        assert_eq!(&got[0][..], b"still here");
+    });
+}
+
+/// Shutting the context down ends a receive waiting on a connection.
+#[test]
+fn shutdown_ends_a_receive_waiting_on_the_connection() {
+    for ep in endpoints("shutdown") {
+        let ctx = Context::new();
+        let server = sock(&ctx, SocketType::Router);
+        server.bind(&ep).unwrap();
+        let ep = server.last_endpoint();
+        let client = sock(&ctx, SocketType::Dealer);
+        client.set_rcvtimeo(None);
+        client.connect(&ep).unwrap();
+        client.send(b"hello".to_vec()).unwrap();
+        server.recv().unwrap();
+        std::thread::scope(|s| {
+            let blocked = s.spawn(|| client.recv());
+            std::thread::sleep(Duration::from_millis(50));
+            ctx.shutdown();
+            assert!(
+                matches!(blocked.join().unwrap(), Err(Error::Terminated)),
+                "over {ep}"
+            );
+        });
+    }
+}
