@@ -249,20 +249,38 @@ impl Connection {
         buf: &mut BytesMut,
         now: Instant,
     ) -> Result<(), ConnectionError> {
-        let r = self.process_input(buf, now);
+        self.handle_input_bounded(buf, now, usize::MAX).map(|_| ())
+    }
+
+    /// As [`handle_input`](Self::handle_input), but stops once `max_messages`
+    /// messages are decoded, leaving the rest of `buf` for a later call (so a
+    /// receiver whose queue is nearly full decodes no more than it can
+    /// queue). Returns how many messages were decoded.
+    pub fn handle_input_bounded(
+        &mut self,
+        buf: &mut BytesMut,
+        now: Instant,
+        max_messages: usize,
+    ) -> Result<usize, ConnectionError> {
+        let r = self.process_input(buf, now, max_messages);
         if r.is_err() {
             self.state = State::Closed;
         }
         r
     }
 
-    fn process_input(&mut self, buf: &mut BytesMut, now: Instant) -> Result<(), ConnectionError> {
+    fn process_input(
+        &mut self,
+        buf: &mut BytesMut,
+        now: Instant,
+        max_messages: usize,
+    ) -> Result<usize, ConnectionError> {
         loop {
             match &self.state {
-                State::Closed => return Ok(()),
+                State::Closed => return Ok(0),
                 State::Greeting => {
                     let Some(greeting) = Greeting::decode(buf)? else {
-                        return Ok(());
+                        return Ok(0);
                     };
                     if greeting.mechanism != MechanismName::Null {
                         return Err(ConnectionError::MechanismMismatch {
@@ -287,7 +305,7 @@ impl Connection {
                 }
                 State::Handshake(_) => {
                     let Some(frame) = self.decoder.decode(buf)? else {
-                        return Ok(());
+                        return Ok(0);
                     };
                     if !frame.command {
                         return Err(ConnectionError::Protocol("message before handshake"));
@@ -306,14 +324,23 @@ impl Connection {
                     self.peer = Some(peer.clone());
                     self.events.push_back(Event::Handshaken(peer));
                 }
-                State::Active => return self.process_frames(buf, now),
+                State::Active => return self.process_frames(buf, now, max_messages),
             }
         }
     }
 
-    fn process_frames(&mut self, buf: &mut BytesMut, now: Instant) -> Result<(), ConnectionError> {
+    fn process_frames(
+        &mut self,
+        buf: &mut BytesMut,
+        now: Instant,
+        max_messages: usize,
+    ) -> Result<usize, ConnectionError> {
         let mut any = false;
-        while let Some(frame) = self.decoder.decode(buf)? {
+        let mut messages = 0;
+        while messages < max_messages {
+            let Some(frame) = self.decoder.decode(buf)? else {
+                break;
+            };
             any = true;
             if !frame.command {
                 self.ttl_deadline = None;
@@ -321,6 +348,7 @@ impl Connection {
                 if !frame.more {
                     let msg = std::mem::take(&mut self.partial);
                     self.events.push_back(Event::Message(msg));
+                    messages += 1;
                 }
                 continue;
             }
@@ -352,7 +380,7 @@ impl Connection {
             // Any traffic answers our outstanding PING.
             self.ping_deadline = None;
         }
-        Ok(())
+        Ok(messages)
     }
 
     /// Queues a message for transmission. Call only when [`is_active`](Self::is_active).
@@ -663,6 +691,37 @@ mod tests {
                 assert_eq!(&m[0][..], &(i as u32).to_be_bytes());
                 assert_eq!(m[1].len(), i * 20);
             }
+        }
+    }
+
+    #[test]
+    fn bounded_input_decodes_no_more_than_asked_and_resumes() {
+        let mut p = Pair::of(SocketType::Push, SocketType::Pull);
+        p.drive().unwrap();
+        events(&mut p.b);
+        for i in 0..10u32 {
+            // Multipart, so a stop must fall between messages, not frames.
+            p.a.send_message(&Message::from(vec![
+                Bytes::from(i.to_be_bytes().to_vec()),
+                Bytes::from_static(b"tail"),
+            ]));
+        }
+        let mut buf = BytesMut::from(&drain(&mut p.a)[..]);
+        let mut got = vec![];
+        for want in [3, 0, 4, 100] {
+            let n = p.b.handle_input_bounded(&mut buf, p.now, want).unwrap();
+            let evs = events(&mut p.b);
+            assert_eq!(n, evs.len(), "the count returned is what was queued");
+            assert_eq!(n, want.min(10 - got.len()), "asked for {want}");
+            got.extend(evs);
+        }
+        assert!(buf.is_empty(), "everything consumed in the end");
+        for (i, ev) in got.iter().enumerate() {
+            let Event::Message(m) = ev else {
+                panic!("{ev:?}")
+            };
+            assert_eq!(&m[0][..], &(i as u32).to_be_bytes(), "in order");
+            assert_eq!(&m[1][..], b"tail");
         }
     }
 

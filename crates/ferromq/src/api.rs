@@ -406,6 +406,12 @@ pub struct AsyncSocket {
 }
 
 impl Socket {
+    /// The core, for the crate's own tests.
+    #[cfg(test)]
+    pub(crate) fn core(&self) -> &Arc<SocketCore> {
+        &self.h.core
+    }
+
     pub(crate) fn from_core(ctx: Context, core: Arc<SocketCore>) -> Socket {
         Socket {
             h: Arc::new(Handle { core, _ctx: ctx }),

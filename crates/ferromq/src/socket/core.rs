@@ -794,6 +794,20 @@ impl SocketCore {
         }
     }
 
+    /// How many messages a connection may decode for the peer now: room up
+    /// to its HWM, and at least two HWMs' worth, so a reader that just
+    /// resumed at the low-water mark refills in one go rather than in
+    /// dribs that cost a wake-up each. `None`: the peer is not known yet
+    /// (messages may follow the handshake in the same read).
+    pub fn decode_budget(&self, id: Option<PeerId>) -> usize {
+        let hwm = self.state.lock().opts.rcvhwm;
+        match (hwm, id) {
+            (0, _) => usize::MAX,
+            (hwm, None) => 2 * hwm,
+            (hwm, Some(id)) => self.inbox_room(id).max(2 * hwm),
+        }
+    }
+
     /// Whether a paused reader may read again.
     pub fn may_read(&self, id: PeerId) -> bool {
         let st = self.state.lock();
@@ -1349,7 +1363,7 @@ impl SocketCore {
         }
         if conn_ready {
             let mut batch = Vec::new();
-            let (guard, open) = wire.read_direct(&mut batch);
+            let (guard, open) = wire.read_direct(self.inbox_room(id), &mut batch);
             if !batch.is_empty() {
                 // Under the wire's lock, so the driver's deliveries keep their order.
                 self.deliver(id, &mut batch);

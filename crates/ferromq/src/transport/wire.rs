@@ -82,6 +82,10 @@ pub(crate) struct WireState {
     pub conn: Connection,
     /// Bytes read and not yet decoded.
     rbuf: BytesMut,
+    /// Decoding stopped at the receiver's queue limit with whole messages
+    /// possibly left in `rbuf`: decode them when the queue has room, even
+    /// if the stream brings nothing new.
+    pub(crate) backlog: bool,
     /// The stream, until the driver stops with it.
     io: Option<Arc<dyn Io>>,
     /// An error met by a direct write, for the driver to act on.
@@ -96,6 +100,7 @@ impl Wire {
             state: Mutex::new(WireState {
                 conn,
                 rbuf: BytesMut::with_capacity(READ_CHUNK),
+                backlog: false,
                 io: Some(io),
                 failed: None,
                 last_send: None,
@@ -158,13 +163,31 @@ impl Wire {
 
     /// Reads what is available (a few reads at most) with `read` and feeds
     /// it to the connection. Returns false at end of stream.
+    ///
+    /// Decodes at most `budget` messages (the room in the receiver's queue),
+    /// and reads nothing once that many are decoded: as in libzmq, a
+    /// receiver that falls behind leaves data in the kernel rather than
+    /// decoding it into ever longer queues (16-byte messages decode into
+    /// ~7 times their wire size). What is left is flagged in `backlog`.
     pub(crate) fn read_input(
         &self,
         w: &mut WireState,
+        budget: usize,
         mut read: impl FnMut(&mut BytesMut) -> io::Result<usize>,
     ) -> io::Result<bool> {
         let (conn, rbuf) = (&mut w.conn, &mut w.rbuf);
+        let mut left = budget;
+        if w.backlog {
+            left -= conn
+                .handle_input_bounded(rbuf, Instant::now(), left)
+                .map_err(io::Error::other)?;
+        }
+        w.backlog = false;
         for _ in 0..READS_PER_WAKE {
+            if left == 0 {
+                w.backlog = true;
+                break;
+            }
             // Grow for the frame in progress, but never by more than what
             // has already arrived: a header announcing 2^62 bytes costs nothing.
             let hint = conn.read_hint(rbuf).min(rbuf.len().max(1 << 20));
@@ -179,7 +202,8 @@ impl Wire {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
-            conn.handle_input(rbuf, Instant::now())
+            left -= conn
+                .handle_input_bounded(rbuf, Instant::now(), left)
                 .map_err(io::Error::other)?;
         }
         Ok(true)
@@ -218,6 +242,7 @@ impl Wire {
     /// error, a PONG to send) is left to the driver, which is woken for it.
     pub(crate) fn read_direct(
         &self,
+        budget: usize,
         batch: &mut Vec<Message>,
     ) -> (MutexGuard<'_, WireState>, bool) {
         let mut guard = self.state.lock();
@@ -225,7 +250,7 @@ impl Wire {
         let Some(io) = w.io.clone() else {
             return (guard, false);
         };
-        let r = self.read_input(w, |buf| io.try_read_buf(buf));
+        let r = self.read_input(w, budget, |buf| io.try_read_buf(buf));
         while let Some(ev) = w.conn.poll_event() {
             // After the handshake a connection of a socket that reads
             // directly (not PUB or XPUB) decodes nothing but messages.
