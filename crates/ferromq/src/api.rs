@@ -482,12 +482,18 @@ impl AsyncSocket {
     /// Cancel safety: if the future is dropped, the message was either queued
     /// whole or not at all (and is then lost with the future).
     pub async fn send(&self, msg: impl Into<Message>) -> Result<(), SendError> {
-        let core = &self.h.core;
         // Fast path: no timeout lookup unless the send has to wait.
-        let msg = match core.try_send(msg.into()) {
+        let msg = match self.h.core.try_send(msg.into()) {
             Err(e) if matches!(e.error, Error::WouldBlock) => e.message,
             r => return r,
         };
+        // The waiting future is large (~700 bytes, with its timer): boxed,
+        // so that every send's future, moved on each call, stays small.
+        Box::pin(self.send_waiting(msg)).await
+    }
+
+    async fn send_waiting(&self, msg: Message) -> Result<(), SendError> {
+        let core = &self.h.core;
         let timeout = core.state.lock().opts.sndtimeo;
         let mut pending = Pending(Some(msg));
         let r = core
@@ -506,11 +512,16 @@ impl AsyncSocket {
     /// Cancel safety: dropping the future loses no message; a message is
     /// taken off the queue only in the poll that returns it.
     pub async fn recv(&self) -> Result<Message> {
-        let core = &self.h.core;
-        match core.try_recv() {
+        match self.h.core.try_recv() {
             Err(Error::WouldBlock) => {}
             r => return r,
         }
+        // Boxed for the same reason as in `send`.
+        Box::pin(self.recv_waiting()).await
+    }
+
+    async fn recv_waiting(&self) -> Result<Message> {
+        let core = &self.h.core;
         let timeout = core.state.lock().opts.rcvtimeo;
         core.wait_async(
             &core.readable,
