@@ -361,3 +361,40 @@ fn connectors_closing_while_the_name_is_bound_are_all_heard() {
         }
     }
 }
+
+/// A sender hands messages straight to the receiver while it has room and
+/// queues them when it has not; the receiver, falling behind and catching
+/// up, takes queued ones over as it gives room back. Whatever the
+/// interleaving, everything arrives once and in order, over PUSH/PULL and
+/// PAIR, with small and default HWMs.
+#[test]
+fn order_holds_as_the_receiver_falls_behind_and_catches_up() {
+    for (kind_a, kind_b, hwm) in [
+        (SocketType::Push, SocketType::Pull, 5),
+        (SocketType::Pair, SocketType::Pair, 1000),
+    ] {
+        let ctx = Context::new();
+        let rx = sock(&ctx, kind_b);
+        rx.set_rcvhwm(hwm);
+        rx.bind("inproc://catch-up").unwrap();
+        let tx = sock(&ctx, kind_a);
+        tx.set_sndhwm(hwm);
+        tx.connect("inproc://catch-up").unwrap();
+        const N: u32 = 200_000;
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for i in 0..N {
+                    tx.send(i.to_be_bytes().to_vec()).unwrap();
+                }
+            });
+            for i in 0..N {
+                let m = rx.recv().unwrap();
+                assert_eq!(&m[0][..], &i.to_be_bytes(), "{kind_b:?} hwm {hwm}");
+                if i % 10_007 == 0 {
+                    // Fall behind now and then: the sender's queue fills.
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+        });
+    }
+}

@@ -240,6 +240,21 @@ fn send_direct<'a>(
     None
 }
 
+/// How many more messages peer `id`'s inbox takes before its HWM.
+fn room(kind: SocketType, st: &State, id: PeerId) -> usize {
+    let queued = match kind {
+        SocketType::XPub => st.xpub_pending.len(),
+        _ => st
+            .peers
+            .get(&id)
+            .map_or(0, |p| p.inbox.len() + p.uncredited),
+    };
+    match st.opts.rcvhwm {
+        0 => usize::MAX,
+        hwm => hwm.saturating_sub(queued),
+    }
+}
+
 /// What a direct wait came to.
 enum Direct {
     /// Something happened: try the call again.
@@ -700,7 +715,22 @@ impl SocketCore {
             return false;
         }
         let mut st = self.state.lock();
-        let st = &mut *st;
+        self.deliver_locked(&mut st, id, batch)
+    }
+
+    /// Delivers `batch` (an inproc sender's messages) if the peer's inbox
+    /// has room for all of it, checking and delivering under one lock.
+    /// Returns false, with `batch` untouched, if it has not.
+    pub fn deliver_if_room(&self, id: PeerId, batch: &mut Vec<Message>) -> bool {
+        let mut st = self.state.lock();
+        if self.is_closed() || room(self.kind, &st, id) < batch.len() {
+            return false;
+        }
+        self.deliver_locked(&mut st, id, batch);
+        true
+    }
+
+    fn deliver_locked(&self, st: &mut State, id: PeerId, batch: &mut Vec<Message>) -> bool {
         if matches!(self.kind, SocketType::Pub | SocketType::XPub) {
             let (full, edge) = st.publisher_input(self.kind, id, batch);
             if edge {
@@ -780,18 +810,7 @@ impl SocketCore {
 
     /// How many more messages the peer's inbox takes before its HWM.
     pub fn inbox_room(&self, id: PeerId) -> usize {
-        let st = self.state.lock();
-        let queued = match self.kind {
-            SocketType::XPub => st.xpub_pending.len(),
-            _ => st
-                .peers
-                .get(&id)
-                .map_or(0, |p| p.inbox.len() + p.uncredited),
-        };
-        match st.opts.rcvhwm {
-            0 => usize::MAX,
-            hwm => hwm.saturating_sub(queued),
-        }
+        room(self.kind, &self.state.lock(), id)
     }
 
     /// How many messages a connection may decode for the peer now: room up
@@ -1050,8 +1069,27 @@ impl SocketCore {
             _ => return Err(SendError::new(Error::NotSupported, msg)),
         };
         let wire = peers.get(&target).and_then(direct_wire);
+        let link = peers
+            .get(&target)
+            .filter(|p| p.out.is_empty() && !opts.conflate)
+            .and_then(|p| p.link.clone());
         let Some(mut guard) = send_direct(wire, guard, &msg) else {
             return Ok(());
+        };
+        let msg = match link {
+            Some(link) => {
+                // inproc with nothing queued ahead: straight into the
+                // receiver's inbox if it has room.
+                drop(guard);
+                match inproc::send_now(&link, msg) {
+                    Ok(()) => return Ok(()),
+                    Err(msg) => {
+                        guard = self.state.lock();
+                        msg
+                    }
+                }
+            }
+            None => msg,
         };
         let opts = &guard.opts;
         let conflate = opts.conflate;
