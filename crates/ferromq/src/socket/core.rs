@@ -201,6 +201,21 @@ pub(crate) struct SocketCore {
     direct_waiters: std::sync::atomic::AtomicUsize,
     /// Made on the first direct read.
     direct_wake: OnceLock<ReadyFd>,
+    /// Messages taken off a lone tcp/ipc peer's inbox in one go (PULL,
+    /// DEALER, PAIR): the receives that follow take them without the
+    /// state's lock, which the connection's driver contends for.
+    rx: Mutex<RxCache>,
+    /// How many messages `rx` holds, for readiness.
+    rx_len: std::sync::atomic::AtomicUsize,
+}
+
+/// See [`SocketCore::rx`].
+#[derive(Default)]
+struct RxCache {
+    msgs: VecDeque<Message>,
+    /// The peer they came from, and its metadata.
+    peer: PeerId,
+    meta: Option<Arc<Metadata>>,
 }
 
 impl Drop for SocketCore {
@@ -311,6 +326,8 @@ impl SocketCore {
             inproc_links: std::sync::atomic::AtomicUsize::new(0),
             direct_waiters: std::sync::atomic::AtomicUsize::new(0),
             direct_wake: OnceLock::new(),
+            rx: Mutex::new(RxCache::default()),
+            rx_len: std::sync::atomic::AtomicUsize::new(0),
         });
         core.shared.register(&core);
         core
@@ -493,6 +510,7 @@ impl SocketCore {
         };
         let any_room = || st.lb.peers().iter().any(has_room);
         let readable = (self.kind == SocketType::XPub && !st.xpub_pending.is_empty())
+            || self.rx_len.load(Ordering::Acquire) > 0
             || !st.fq.is_empty()
                 && match self.kind {
                     SocketType::Rep => st.rep.is_none(),
@@ -848,6 +866,11 @@ impl SocketCore {
     /// An inproc peer's far side goes at once too, as in libzmq.
     /// Discards what a peer sent that was not received yet.
     pub fn drop_inbox(&self, id: PeerId) {
+        let mut rx = self.rx.lock();
+        if rx.peer == id && !rx.msgs.is_empty() {
+            rx.msgs.clear();
+            self.rx_len.store(0, Ordering::Release);
+        }
         let mut st = self.state.lock();
         if let Some(p) = st.peers.get_mut(&id) {
             p.inbox.clear();
@@ -1127,6 +1150,14 @@ impl SocketCore {
         if !self.kind.can_recv() {
             return Err(Error::NotSupported);
         }
+        if matches!(
+            self.kind,
+            SocketType::Pull | SocketType::Dealer | SocketType::Pair
+        ) {
+            if let Some(m) = self.try_recv_cached() {
+                return Ok(Some(m));
+            }
+        }
         let mut guard = self.state.lock();
         let st = &mut *guard;
         if self.kind == SocketType::Rep && st.rep.is_some() {
@@ -1258,6 +1289,51 @@ impl SocketCore {
             }
             return Ok(result);
         }
+    }
+
+    /// A receive from [`rx`](Self::rx), refilled with the whole inbox of
+    /// the socket's peer when that is its only one and a tcp or ipc one
+    /// (inproc peers count every receive against the sender's HWM; with
+    /// several peers, fair queueing takes one message per peer in turn).
+    /// `None`: nothing cached, receive the usual way.
+    fn try_recv_cached(&self) -> Option<Message> {
+        let mut rx = self.rx.lock();
+        if rx.msgs.is_empty() {
+            let mut guard = self.state.lock();
+            let st = &mut *guard;
+            if st.peers.len() != 1 || st.opts.conflate {
+                return None;
+            }
+            let (&id, p) = st.peers.iter_mut().next()?;
+            if p.link.is_some() || p.source.is_some() || p.inbox.is_empty() {
+                return None;
+            }
+            std::mem::swap(&mut p.inbox, &mut rx.msgs);
+            p.in_fq = false;
+            rx.peer = id;
+            rx.meta = p.meta.clone();
+            // The inbox is empty now: a reader paused on it may go on.
+            let resume = std::mem::take(&mut p.read_paused).then(|| p.driver.clone());
+            if p.gone {
+                st.peers.remove(&id);
+            }
+            st.fq.remove(id);
+            drop(guard);
+            if let Some(d) = resume {
+                d.notify_one();
+            }
+        }
+        let mut msg = rx.msgs.pop_front()?;
+        msg.set_metadata(rx.meta.clone());
+        let left = rx.msgs.len();
+        self.rx_len.store(left, Ordering::Release);
+        drop(rx);
+        if left > 0 {
+            // Chain the wake-up to another waiting receiver, as the fair
+            // queue does.
+            self.wake_readable(1);
+        }
+        Some(msg)
     }
 
     /// Waits for `f` to succeed, parking the thread on `event` between tries.
