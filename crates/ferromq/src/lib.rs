@@ -49,6 +49,10 @@
 //!  Socket::recv ◄─ fair queue ◄─ per-peer inbox ◄──────── read → decode (zero-copy) → whole messages
 //! ```
 //!
+//! When a tcp or ipc connection is idle, a sender writes to it directly, and
+//! a blocking receive awaiting an answer from a lone peer reads it directly:
+//! a request/reply round trip then never crosses threads.
+//!
 //! The protocol itself (greeting, frames, NULL handshake, heartbeats, routing
 //! rules) is the sans-IO crate `ferromq-proto`; this crate adds the runtime:
 //! transports, the per-connection driver, reconnection, queues and the two
