@@ -35,6 +35,8 @@ pub(crate) const WRITE_BATCH: usize = 256 * 1024;
 const IOV: usize = 64;
 /// Read buffer growth step.
 const READ_CHUNK: usize = 64 * 1024;
+/// Most bytes a direct read takes at a time.
+const DIRECT_READ: usize = 16 * 1024;
 /// Reads per turn before the driver turns to writing again.
 const READS_PER_WAKE: usize = 4;
 /// A connection counts as idle when nothing was sent on it for this long:
@@ -47,7 +49,10 @@ const IDLE: Duration = Duration::from_micros(20);
 /// call from any thread, as tokio's non-blocking reads and writes are.
 pub(crate) trait Io: Send + Sync {
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
-    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize>;
+    /// A non-blocking read straight from the descriptor, not through the
+    /// reactor's readiness (which the I/O thread may not have updated yet
+    /// when a direct reader's own poll wakes it).
+    fn read_now(&self, buf: &mut BytesMut) -> io::Result<usize>;
     fn fd(&self) -> std::os::fd::BorrowedFd<'_>;
 }
 
@@ -55,8 +60,16 @@ impl<S: super::Stream> Io for S {
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         super::Stream::try_write_vectored(self, bufs)
     }
-    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
-        super::Stream::try_read_buf(self, buf)
+    fn read_now(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        use std::io::Read;
+        // Into initialised bytes (safe code only): zero a modest window,
+        // enough for the answers direct reads are for; more is read next turn.
+        let len = buf.len();
+        let want = (buf.capacity() - len).clamp(1, DIRECT_READ);
+        buf.resize(len + want, 0);
+        let r = (&*socket2::SockRef::from(self)).read(&mut buf[len..]);
+        buf.truncate(len + *r.as_ref().unwrap_or(&0));
+        r
     }
     fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.as_fd()
@@ -250,7 +263,7 @@ impl Wire {
         let Some(io) = w.io.clone() else {
             return (guard, false);
         };
-        let r = self.read_input(w, budget, |buf| io.try_read_buf(buf));
+        let r = self.read_input(w, budget, |buf| io.read_now(buf));
         while let Some(ev) = w.conn.poll_event() {
             // After the handshake a connection of a socket that reads
             // directly (not PUB or XPUB) decodes nothing but messages.
