@@ -313,3 +313,27 @@ fn shutdown_ends_a_receive_waiting_on_the_connection() {
         });
     }
 }
+
+/// Several threads blocked receiving on one socket (one of them may wait
+/// on the connection itself): shutting the context down ends every one.
+#[test]
+fn shutdown_ends_every_waiting_receive() {
+    for _ in 0..20 {
+        let ctx = Context::new();
+        let server = sock(&ctx, SocketType::Router);
+        server.bind("tcp://127.0.0.1:*").unwrap();
+        let client = sock(&ctx, SocketType::Dealer);
+        client.set_rcvtimeo(None);
+        client.connect(&server.last_endpoint()).unwrap();
+        client.send(b"hello".to_vec()).unwrap();
+        server.recv().unwrap();
+        std::thread::scope(|s| {
+            let waiting: Vec<_> = (0..3).map(|_| s.spawn(|| client.recv())).collect();
+            std::thread::sleep(Duration::from_millis(20));
+            ctx.shutdown();
+            for w in waiting {
+                assert!(matches!(w.join().unwrap(), Err(Error::Terminated)));
+            }
+        });
+    }
+}

@@ -196,8 +196,9 @@ pub(crate) struct SocketCore {
     epoch: std::sync::atomic::AtomicU64,
     /// Peers linked in process (inproc): waiters spin briefly when any are.
     inproc_links: std::sync::atomic::AtomicUsize,
-    /// Receivers waiting on a connection's descriptor (direct read), who
-    /// also need [`direct_wake`](Self::direct_wake) signalled by wake-ups.
+    /// Receivers waiting on a connection's descriptor (direct read; at most
+    /// one), who also need [`direct_wake`](Self::direct_wake) signalled by
+    /// wake-ups.
     direct_waiters: std::sync::atomic::AtomicUsize,
     /// Made on the first direct read.
     direct_wake: OnceLock<ReadyFd>,
@@ -1453,8 +1454,17 @@ impl SocketCore {
             },
         };
         // Announce ourselves, then look again: a wake-up either came before
-        // (the epoch moved) or will signal `wake` (it sees us waiting).
-        self.direct_waiters.fetch_add(1, Ordering::SeqCst);
+        // (the epoch moved) or will signal `wake` (it sees us waiting). One
+        // direct waiter at a time: the first to wake drains `wake`, and a
+        // second one still inside poll() would miss the signal; others
+        // park on the event as usual.
+        if self
+            .direct_waiters
+            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return Direct::Park;
+        }
         if self.epoch.load(Ordering::SeqCst) != seen {
             self.direct_waiters.fetch_sub(1, Ordering::SeqCst);
             return Direct::Retry;
