@@ -114,9 +114,11 @@ async fn pump<S: Stream>(
                     } else {
                         let subscriber = matches!(core.kind, SocketType::Sub | SocketType::XSub);
                         let taken = core.pull_outgoing(id, |m| {
-                            // Subscriptions go out in the form the peer's ZMTP version wants.
-                            match as_subscription(&m) {
-                                Some((on, topic)) if subscriber && m.len() == 1 => {
+                            // Subscriptions go out in the form the peer's ZMTP
+                            // version wants (only a subscriber sends them: other
+                            // sockets skip the check, once per message).
+                            match subscriber.then(|| as_subscription(&m)).flatten() {
+                                Some((on, topic)) if m.len() == 1 => {
                                     conn.send_subscription(on, &topic)
                                 }
                                 _ => conn.send_message(&m),
