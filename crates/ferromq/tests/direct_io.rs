@@ -10,15 +10,8 @@ use bytes::Bytes;
 use ferromq::monitor::{self, Event};
 use ferromq::{Context, Error, Message, Socket, SocketType};
 
-const WAIT: Duration = Duration::from_secs(10);
-
-fn sock(ctx: &Context, kind: SocketType) -> Socket {
-    let s = ctx.socket(kind).unwrap();
-    s.set_rcvtimeo(Some(WAIT));
-    s.set_sndtimeo(Some(WAIT));
-    s.set_linger(Some(Duration::ZERO));
-    s
-}
+mod common;
+use common::{sock, WAIT};
 
 fn endpoints(name: &str) -> [String; 2] {
     let dir = std::env::temp_dir().join(format!("ferromq-direct-{}-{name}", std::process::id()));
@@ -143,9 +136,7 @@ fn a_receive_timeout_holds() {
         server.bind(&ep).unwrap();
         let ep = server.last_endpoint();
         let client = sock(&ctx, SocketType::Dealer);
-        client.connect(&ep).unwrap();
-        client.send(b"hello".to_vec()).unwrap();
-        server.recv().unwrap();
+        join(&client, &server, &ep);
         client.set_rcvtimeo(Some(Duration::from_millis(200)));
         let start = Instant::now();
         assert!(matches!(client.recv(), Err(Error::WouldBlock)));
@@ -165,6 +156,40 @@ fn watch(ctx: &Context, s: &Socket, name: &str) -> Socket {
     events
 }
 
+/// Connects `client` to `server` and waits until the server has heard from
+/// it: the connection is up, and the client has sent since its last input
+/// (so its next blocking receive waits on the connection itself).
+fn join(client: &Socket, server: &Socket, ep: &str) {
+    client.connect(ep).unwrap();
+    client.send(b"hello".to_vec()).unwrap();
+    server.recv().unwrap();
+}
+
+/// Lets a receiver just started on another thread get into its wait. Every
+/// check that follows holds whether or not it has (there is no way to
+/// observe a thread being blocked); without it the tests would mostly
+/// exercise a receive that starts late rather than one already waiting.
+fn let_it_wait() {
+    std::thread::sleep(Duration::from_millis(50));
+}
+
+/// Retries `f` every 5 ms until it succeeds, for at most [`WAIT`].
+fn retry<T, E: std::fmt::Debug>(what: &str, mut f: impl FnMut() -> Result<T, E>) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(e) => assert!(Instant::now() < deadline, "{what}: {e:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A ROUTER's message to the peer with routing id `c`.
+fn to_c(body: &'static [u8]) -> Message {
+    Message::from(vec![Bytes::from_static(b"c"), Bytes::from_static(body)])
+}
+
 /// `disconnect` closes the connection at once, even while another thread
 /// is blocked receiving on it (and holds its descriptor).
 #[test]
@@ -177,14 +202,10 @@ fn disconnect_closes_the_connection_a_receiver_waits_on() {
         let ep = server.last_endpoint();
         let client = sock(&ctx, SocketType::Dealer);
         client.set_routing_id(b"c".to_vec()).unwrap();
-        client.connect(&ep).unwrap();
-        client.send(b"hello".to_vec()).unwrap();
-        server.recv().unwrap();
+        join(&client, &server, &ep);
         std::thread::scope(|s| {
             let blocked = s.spawn(|| client.recv());
-            // Give the receiver time to settle into its wait: the check
-            // below holds whether or not it has.
-            std::thread::sleep(Duration::from_millis(50));
+            let_it_wait();
             client.disconnect(&ep).unwrap();
             let m = events.recv().expect("the server sees the connection close");
             let e = Event::parse(&m).unwrap();
@@ -192,17 +213,8 @@ fn disconnect_closes_the_connection_a_receiver_waits_on() {
             // A new connection brings the receiver its message.
             client.connect(&ep).unwrap();
             server.set_router_mandatory(true);
-            let deadline = Instant::now() + WAIT;
-            while server.router_check(b"c").is_err() {
-                assert!(Instant::now() < deadline, "the client reconnects");
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            server
-                .send(Message::from(vec![
-                    Bytes::from_static(b"c"),
-                    Bytes::from_static(b"after"),
-                ]))
-                .unwrap();
+            retry("the client reconnects", || server.router_check(b"c"));
+            server.send(to_c(b"after")).unwrap();
             let got = blocked.join().unwrap().expect("the blocked receive ends");
             assert_eq!(&got[0][..], b"after");
         });
@@ -221,32 +233,17 @@ fn a_waiting_receiver_hears_a_restarted_peer() {
         let client = sock(&ctx, SocketType::Dealer);
         client.set_routing_id(b"c".to_vec()).unwrap();
         client.set_reconnect_ivl(Some(Duration::from_millis(10)));
-        client.connect(&ep).unwrap();
-        client.send(b"hello".to_vec()).unwrap();
-        server.recv().unwrap();
+        join(&client, &server, &ep);
         std::thread::scope(|s| {
             let blocked = s.spawn(|| client.recv());
-            std::thread::sleep(Duration::from_millis(50));
+            let_it_wait();
             server.close();
             let server = sock(&ctx, SocketType::Router);
             server.set_router_mandatory(true);
             // The old listener closes on the I/O thread: wait for the address.
-            let deadline = Instant::now() + WAIT;
-            while let Err(e) = server.bind(&ep) {
-                assert!(Instant::now() < deadline, "{ep} free again: {e:?}");
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            let deadline = Instant::now() + WAIT;
-            while server.router_check(b"c").is_err() {
-                assert!(Instant::now() < deadline, "the client reconnects over {ep}");
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            server
-                .send(Message::from(vec![
-                    Bytes::from_static(b"c"),
-                    Bytes::from_static(b"again"),
-                ]))
-                .unwrap();
+            retry("the address free again", || server.bind(&ep));
+            retry("the client reconnects", || server.router_check(b"c"));
+            server.send(to_c(b"again")).unwrap();
             let got = blocked.join().unwrap().expect("the blocked receive ends");
             assert_eq!(&got[0][..], b"again");
         });
@@ -267,9 +264,7 @@ fn heartbeats_are_answered_while_a_receiver_waits() {
     let ep = server.last_endpoint();
     let client = sock(&ctx, SocketType::Dealer);
     client.set_routing_id(b"c".to_vec()).unwrap();
-    client.connect(&ep).unwrap();
-    client.send(b"hello".to_vec()).unwrap();
-    server.recv().unwrap();
+    join(&client, &server, &ep);
     std::thread::scope(|s| {
         let blocked = s.spawn(|| client.recv());
         // Over a second, five heartbeat timeouts: no disconnect.
@@ -278,12 +273,7 @@ fn heartbeats_are_answered_while_a_receiver_waits() {
             matches!(events.recv(), Err(Error::WouldBlock)),
             "the connection stays up"
         );
-        server
-            .send(Message::from(vec![
-                Bytes::from_static(b"c"),
-                Bytes::from_static(b"still here"),
-            ]))
-            .unwrap();
+        server.send(to_c(b"still here")).unwrap();
         let got = blocked.join().unwrap().unwrap();
         assert_eq!(&got[0][..], b"still here");
     });
@@ -299,12 +289,10 @@ fn shutdown_ends_a_receive_waiting_on_the_connection() {
         let ep = server.last_endpoint();
         let client = sock(&ctx, SocketType::Dealer);
         client.set_rcvtimeo(None);
-        client.connect(&ep).unwrap();
-        client.send(b"hello".to_vec()).unwrap();
-        server.recv().unwrap();
+        join(&client, &server, &ep);
         std::thread::scope(|s| {
             let blocked = s.spawn(|| client.recv());
-            std::thread::sleep(Duration::from_millis(50));
+            let_it_wait();
             ctx.shutdown();
             assert!(
                 matches!(blocked.join().unwrap(), Err(Error::Terminated)),
@@ -324,12 +312,10 @@ fn shutdown_ends_every_waiting_receive() {
         server.bind("tcp://127.0.0.1:*").unwrap();
         let client = sock(&ctx, SocketType::Dealer);
         client.set_rcvtimeo(None);
-        client.connect(&server.last_endpoint()).unwrap();
-        client.send(b"hello".to_vec()).unwrap();
-        server.recv().unwrap();
+        join(&client, &server, &server.last_endpoint());
         std::thread::scope(|s| {
             let waiting: Vec<_> = (0..3).map(|_| s.spawn(|| client.recv())).collect();
-            std::thread::sleep(Duration::from_millis(20));
+            let_it_wait();
             ctx.shutdown();
             for w in waiting {
                 assert!(matches!(w.join().unwrap(), Err(Error::Terminated)));

@@ -3,19 +3,10 @@
 //! it. What a user sees must not change: order, no loss, HWM pauses that
 //! resume, other peers joining, readiness, disconnect.
 
-use std::time::Duration;
+use ferromq::{Context, Message, SocketType};
 
-use ferromq::{Context, Message, Socket, SocketType};
-
-const WAIT: Duration = Duration::from_secs(10);
-
-fn sock(ctx: &Context, kind: SocketType) -> Socket {
-    let s = ctx.socket(kind).unwrap();
-    s.set_rcvtimeo(Some(WAIT));
-    s.set_sndtimeo(Some(WAIT));
-    s.set_linger(Some(Duration::ZERO));
-    s
-}
+mod common;
+use common::sock;
 
 fn tagged(tag: u8, i: u32) -> Message {
     let mut b = vec![tag];

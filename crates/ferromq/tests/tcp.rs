@@ -3,19 +3,11 @@
 //! and one socket bound on tcp, ipc and inproc at once.
 
 use std::net::{SocketAddr, TcpListener};
-use std::time::Duration;
 
 use ferromq::{Context, Error, Message, Socket, SocketType};
 
-const WAIT: Duration = Duration::from_secs(10);
-
-fn sock(ctx: &Context, kind: SocketType) -> Socket {
-    let s = ctx.socket(kind).unwrap();
-    s.set_rcvtimeo(Some(WAIT));
-    s.set_sndtimeo(Some(WAIT));
-    s.set_linger(Some(Duration::ZERO));
-    s
-}
+mod common;
+use common::{sock, WAIT};
 
 fn port_of(endpoint: &str) -> u16 {
     endpoint.rsplit(':').next().unwrap().parse().unwrap()
