@@ -838,11 +838,11 @@ impl SocketCore {
     /// dribs that cost a wake-up each. `None`: the peer is not known yet
     /// (messages may follow the handshake in the same read).
     pub fn decode_budget(&self, id: Option<PeerId>) -> usize {
-        let hwm = self.state.lock().opts.rcvhwm;
-        match (hwm, id) {
+        let st = self.state.lock();
+        match (st.opts.rcvhwm, id) {
             (0, _) => usize::MAX,
             (hwm, None) => 2 * hwm,
-            (hwm, Some(id)) => self.inbox_room(id).max(2 * hwm),
+            (hwm, Some(id)) => room(self.kind, &st, id).max(2 * hwm),
         }
     }
 
@@ -1092,11 +1092,14 @@ impl SocketCore {
             }
             _ => return Err(SendError::new(Error::NotSupported, msg)),
         };
-        let wire = peers.get(&target).and_then(direct_wire);
-        let link = peers
-            .get(&target)
-            .filter(|p| p.out.is_empty() && !opts.conflate)
-            .and_then(|p| p.link.clone());
+        // With nothing queued ahead: a tcp/ipc connection the message may
+        // be written to directly, or an inproc receiver it may go straight to.
+        let (wire, link) = match peers.get(&target) {
+            Some(p) if p.out.is_empty() => {
+                (p.wire.clone(), p.link.clone().filter(|_| !opts.conflate))
+            }
+            _ => (None, None),
+        };
         let Some(mut guard) = send_direct(wire, guard, &msg) else {
             return Ok(());
         };
