@@ -92,6 +92,62 @@ fn order_holds_across_direct_and_queued_writes_and_reads() {
     }
 }
 
+/// A stream that outruns its connection: while the driver writes, the
+/// sending thread encodes messages into the connection's output, and once
+/// that holds enough, queues them (up to a small SNDHWM, then waits) for
+/// the driver. Two threads send on one socket, each its own numbered
+/// stream with sizes from a byte to 40 KB; the receiver, slower at first,
+/// gets each stream once, in order, intact.
+#[test]
+fn order_holds_as_a_stream_switches_between_encoding_and_queueing() {
+    const N: u32 = 100_000;
+    const STREAMS: u8 = 2;
+    let size = |seq: u32| match seq % 101 {
+        0 => 40_000,
+        n => (n as usize * 37) % 600 + 1,
+    };
+    for ep in endpoints("stream") {
+        let ctx = Context::new();
+        let pull = sock(&ctx, SocketType::Pull);
+        pull.set_rcvhwm(50);
+        pull.bind(&ep).unwrap();
+        let ep = pull.last_endpoint();
+        let push = sock(&ctx, SocketType::Push);
+        push.set_sndhwm(20);
+        push.connect(&ep).unwrap();
+        std::thread::scope(|s| {
+            for stream in 0..STREAMS {
+                let push = &push;
+                s.spawn(move || {
+                    for seq in 0..N {
+                        let mut m = Message::new();
+                        m.push(vec![stream]);
+                        m.push(seq.to_be_bytes().to_vec());
+                        m.push(vec![(seq % 251) as u8; size(seq)]);
+                        push.send(m).unwrap();
+                    }
+                });
+            }
+            // Fall behind at first, so the senders fill every buffer.
+            std::thread::sleep(Duration::from_millis(50));
+            let mut next = [0u32; 2];
+            for _ in 0..u32::from(STREAMS) * N {
+                let m = pull.recv().expect("a message");
+                assert_eq!(m.len(), 3, "stream, sequence, payload");
+                let stream = usize::from(m[0][0]);
+                let seq = seq_of(&m);
+                assert_eq!(seq, next[stream], "stream {stream} in order over {ep}");
+                assert_eq!(m[2].len(), size(seq), "message {seq} whole");
+                assert!(
+                    m[2].iter().all(|&b| b == (seq % 251) as u8),
+                    "message {seq} intact"
+                );
+                next[stream] += 1;
+            }
+        });
+    }
+}
+
 /// A strict request/reply exchange (each side's writes direct, each side's
 /// reads direct) with multipart bodies, over tcp and ipc.
 #[test]

@@ -813,7 +813,10 @@ impl SocketCore {
         let more = !p.out.is_empty();
         drop(st);
         if was_full {
-            self.wake_writable(1);
+            // Room for more than one message: every sender waiting on the
+            // full queue may go on (waking one would strand the others
+            // once that one stops sending).
+            self.wake_writable(usize::MAX);
         }
         Some(more)
     }
