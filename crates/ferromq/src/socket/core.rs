@@ -32,7 +32,7 @@ use crate::monitor;
 use crate::options::Options;
 use crate::socket::readiness::{Readiness, ReadyFd};
 use crate::transport::inproc::{self, InprocLink};
-use crate::transport::wire::Wire;
+use crate::transport::wire::{Take, Wire};
 
 /// One peer (libzmq: pipe). A peer created by `connect` outlives its
 /// connections, so messages queue while the peer is away.
@@ -238,8 +238,10 @@ fn direct_wire(p: &Peer) -> Option<Arc<Wire>> {
     }
 }
 
-/// Writes `msg` to `wire` from this thread if the connection is idle (the
-/// socket's state unlocked first); otherwise hands the state back.
+/// Sends `msg` on `wire` from this thread if the wire takes it (see
+/// [`Wire::try_take`]: written at once if the connection is idle, with the
+/// socket's state unlocked first, or encoded for the driver); otherwise
+/// hands the state back for the message to be queued.
 fn send_direct<'a>(
     wire: Option<Arc<Wire>>,
     guard: parking_lot::MutexGuard<'a, State>,
@@ -248,12 +250,16 @@ fn send_direct<'a>(
     let Some(wire) = wire else {
         return Some(guard);
     };
-    let Some(w) = wire.try_idle() else {
-        return Some(guard);
+    let taken = match wire.try_take(msg) {
+        Take::Queue => false,
+        Take::Encoded => true,
+        Take::Write(w) => {
+            drop(guard);
+            wire.send_direct(w, msg);
+            return None;
+        }
     };
-    drop(guard);
-    wire.send_direct(w, msg);
-    None
+    (!taken).then_some(guard)
 }
 
 /// How many more messages peer `id`'s inbox takes before its HWM.

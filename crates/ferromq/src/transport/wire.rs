@@ -39,6 +39,10 @@ const READ_CHUNK: usize = 64 * 1024;
 const DIRECT_READ: usize = 16 * 1024;
 /// Reads per turn before the driver turns to writing again.
 const READS_PER_WAKE: usize = 4;
+/// Most bytes a sending thread encodes ahead of the driver's writes
+/// ([`Wire::try_take`]); past this, messages queue (and count against
+/// SNDHWM) as usual. libzmq's encoder batches 8 KiB.
+const ENCODE_AHEAD: usize = 64 * 1024;
 /// A connection counts as idle when nothing was sent on it for this long:
 /// a direct write then saves two wake-ups; sooner, the driver is likely busy
 /// with a stream of messages, which it batches far better than a syscall
@@ -74,6 +78,16 @@ impl<S: super::Stream> Io for S {
     fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.as_fd()
     }
+}
+
+/// What [`Wire::try_take`] did with a message.
+pub(crate) enum Take<'a> {
+    /// Nothing: queue it for the driver.
+    Queue,
+    /// Encoded into the connection's output for the driver to write.
+    Encoded,
+    /// The connection is idle: write it with [`Wire::send_direct`].
+    Write(MutexGuard<'a, WireState>),
 }
 
 /// One connection's protocol state and buffers.
@@ -134,21 +148,42 @@ impl Wire {
         self.state.lock().io = None;
     }
 
-    /// Whether a sender may write `msg` itself now: nothing of the driver's is
-    /// in flight and the connection was idle. Called with the socket's state
-    /// locked, so it only tries the wire's lock.
-    pub(crate) fn try_idle(&self) -> Option<MutexGuard<'_, WireState>> {
-        if self.awaiting.load(Ordering::Relaxed) {
-            return None;
+    /// Takes `msg` on the sending thread if the wire's lock is free (the
+    /// caller holds the socket's state, so it only tries it):
+    ///
+    /// * an idle connection (see [`IDLE`]) hands back the lock for a direct
+    ///   write ([`Wire::send_direct`]);
+    /// * a busy one with less than [`ENCODE_AHEAD`] bytes unwritten gets the
+    ///   message encoded into its output, and the driver is woken when that
+    ///   output was empty. The driver then only writes bytes: the message
+    ///   never crosses threads, so its buffers are freed by the thread that
+    ///   allocated them, and nothing per message bounces between cores.
+    pub(crate) fn try_take(&self, msg: &Message) -> Take<'_> {
+        let Some(mut w) = self.state.try_lock() else {
+            return Take::Queue;
+        };
+        if w.io.is_none() || w.failed.is_some() || !w.conn.is_active() {
+            return Take::Queue;
         }
-        let mut w = self.state.try_lock()?;
-        if w.io.is_none() || w.failed.is_some() || !w.conn.transmit_is_empty() {
-            return None;
+        let empty = w.conn.transmit_is_empty();
+        if empty && !self.awaiting.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            let idle = w.last_send.is_none_or(|t| now.duration_since(t) >= IDLE);
+            w.last_send = Some(now);
+            if idle {
+                return Take::Write(w);
+            }
         }
-        let now = Instant::now();
-        let idle = w.last_send.is_none_or(|t| now.duration_since(t) >= IDLE);
-        w.last_send = Some(now);
-        idle.then_some(w)
+        if !empty && w.conn.transmit_len() >= ENCODE_AHEAD {
+            return Take::Queue;
+        }
+        w.conn.send_message(msg);
+        self.sent();
+        drop(w);
+        if empty {
+            self.driver.notify_one();
+        }
+        Take::Encoded
     }
 
     /// Encodes `msg` and writes what the kernel takes without waiting; the
