@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use ferromq::{Context, Socket, SocketType};
 
+mod common;
+use common::raw::{frame, greeting, ready};
+
 /// Longest wait for a message or for the server to close a connection.
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// A data frame header (long form) announcing 2^62 bytes.
@@ -101,36 +104,6 @@ impl Server {
         self.expect(&[b"raw hello"]);
         s
     }
-}
-
-fn greeting(mechanism: &str) -> Vec<u8> {
-    let mut g = vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3, 1];
-    let mut name = [0u8; 20];
-    name[..mechanism.len()].copy_from_slice(mechanism.as_bytes());
-    g.extend(name);
-    g.push(0); // as-server
-    g.extend([0; 31]);
-    g
-}
-
-fn frame(flags: u8, body: &[u8]) -> Vec<u8> {
-    let mut f = match u8::try_from(body.len()) {
-        Ok(n) => vec![flags, n],
-        Err(_) => {
-            let mut f = vec![flags | 0x02];
-            f.extend((body.len() as u64).to_be_bytes());
-            f
-        }
-    };
-    f.extend(body);
-    f
-}
-
-fn ready(socket_type: &str) -> Vec<u8> {
-    let mut body = b"\x05READY\x0bSocket-Type".to_vec();
-    body.extend((socket_type.len() as u32).to_be_bytes());
-    body.extend(socket_type.as_bytes());
-    frame(0x04, &body)
 }
 
 /// Reads until the server closes the connection (end of stream or reset),

@@ -94,3 +94,59 @@ fn readiness_counts_taken_messages() {
     }
     assert!(!pair.readiness().readable);
 }
+
+/// Three threads wait on one PULL; a peer's burst of 30 messages comes in
+/// one read, and the first thread to wake takes all of it off the
+/// connection's queue. Each thread wants 10 messages: the others must be
+/// woken to share what the first one holds, or they would wait for more
+/// input that never comes.
+#[test]
+fn receivers_waiting_together_share_a_burst() {
+    use common::raw::{frame, greeting, ready};
+    use std::io::Write;
+    let ctx = Context::new();
+    let pull = sock(&ctx, SocketType::Pull);
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let addr = pull
+        .last_endpoint()
+        .trim_start_matches("tcp://")
+        .to_string();
+    let mut peer = std::net::TcpStream::connect(addr).unwrap();
+    let mut hello = greeting("NULL");
+    hello.extend(ready("PUSH"));
+    hello.extend(frame(0, b"hello"));
+    peer.write_all(&hello).unwrap();
+    assert_eq!(&pull.recv().unwrap()[0][..], b"hello");
+    let burst: Vec<u8> = (0..30u32)
+        .flat_map(|i| frame(0, &i.to_be_bytes()))
+        .collect();
+    std::thread::scope(|s| {
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                s.spawn(|| {
+                    (0..10)
+                        .map(|_| pull.recv().map(|m| m[0].to_vec()))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        // Give the threads time to wait (if they are not waiting yet, the
+        // burst is only easier to share).
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        peer.write_all(&burst).unwrap();
+        let sent = std::time::Instant::now();
+        let mut got: Vec<Vec<u8>> = Vec::new();
+        for t in threads {
+            got.extend(t.join().unwrap().expect("each thread gets 10 messages"));
+        }
+        // A thread left waiting looks again when its receive times out
+        // (after WAIT) and finds the messages then: too late.
+        assert!(
+            sent.elapsed() < common::WAIT / 2,
+            "a waiting thread was not woken for the burst"
+        );
+        got.sort();
+        let want: Vec<Vec<u8>> = (0..30u32).map(|i| i.to_be_bytes().to_vec()).collect();
+        assert_eq!(got, want, "every message once");
+    });
+}

@@ -208,6 +208,20 @@ pub(crate) struct SocketCore {
     rx: Mutex<RxCache>,
     /// How many messages `rx` holds, for readiness.
     rx_len: std::sync::atomic::AtomicUsize,
+    /// Receives inside `wait_blocking`/`wait_async` (spinning, waiting on
+    /// a connection, or parked): a receive that leaves messages in `rx`
+    /// passes the wake-up on only if someone waits, sparing the event's
+    /// lock per message otherwise.
+    readers_waiting: std::sync::atomic::AtomicUsize,
+}
+
+/// Uncounts a waiting receiver (see [`SocketCore::count_waiting`]).
+struct WaitingGuard<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// See [`SocketCore::rx`].
@@ -335,6 +349,7 @@ impl SocketCore {
             direct_wake: OnceLock::new(),
             rx: Mutex::new(RxCache::default()),
             rx_len: std::sync::atomic::AtomicUsize::new(0),
+            readers_waiting: std::sync::atomic::AtomicUsize::new(0),
         });
         core.shared.register(&core);
         core
@@ -1341,12 +1356,23 @@ impl SocketCore {
         let left = rx.msgs.len();
         self.rx_len.store(left, Ordering::Release);
         drop(rx);
-        if left > 0 {
+        if left > 0 && self.readers_waiting.load(Ordering::SeqCst) > 0 {
             // Chain the wake-up to another waiting receiver, as the fair
-            // queue does.
+            // queue does. (A receiver counts itself waiting before it last
+            // looks at the cache, under its lock: either it sees what is
+            // left, or we see it.)
             self.wake_readable(1);
         }
         Some(msg)
+    }
+
+    /// Counts a receiver as waiting (see `readers_waiting`) until the
+    /// returned guard drops; nothing for senders.
+    fn count_waiting(&self, event: &Event) -> Option<WaitingGuard<'_>> {
+        std::ptr::eq(event, &self.readable).then(|| {
+            self.readers_waiting.fetch_add(1, Ordering::SeqCst);
+            WaitingGuard(&self.readers_waiting)
+        })
     }
 
     /// Waits for `f` to succeed, parking the thread on `event` between tries.
@@ -1362,6 +1388,7 @@ impl SocketCore {
             Err(e) if would_block(&e) => {}
             other => return other,
         }
+        let _waiting = self.count_waiting(event);
         // With an inproc peer, the wake comes from another application
         // thread, often within microseconds: watch for it briefly (without
         // the lock, without syscalls) before parking, which costs tens of
@@ -1524,6 +1551,11 @@ impl SocketCore {
         would_block: impl Fn(&E) -> bool,
     ) -> Result<T, E> {
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        match f() {
+            Err(e) if would_block(&e) => {}
+            other => return other,
+        }
+        let _waiting = self.count_waiting(event);
         loop {
             match f() {
                 Err(e) if would_block(&e) => {}

@@ -1,4 +1,6 @@
-//! Helpers shared by the tcp/ipc test binaries.
+//! Helpers shared by the tcp/ipc test binaries (not every binary uses
+//! every one).
+#![allow(dead_code)]
 
 use std::time::Duration;
 
@@ -15,4 +17,41 @@ pub fn sock(ctx: &Context, kind: SocketType) -> Socket {
     s.set_sndtimeo(Some(WAIT));
     s.set_linger(Some(Duration::ZERO));
     s
+}
+
+/// Raw ZMTP 3.1, to play a peer byte by byte.
+pub mod raw {
+    /// A ZMTP 3.1 greeting for `mechanism`, as a client.
+    pub fn greeting(mechanism: &str) -> Vec<u8> {
+        let mut g = vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3, 1];
+        let mut name = [0u8; 20];
+        name[..mechanism.len()].copy_from_slice(mechanism.as_bytes());
+        g.extend(name);
+        g.push(0); // as-server
+        g.extend([0; 31]);
+        g
+    }
+
+    /// One frame (`flags`: 0x01 more, 0x04 command; the long form is
+    /// chosen by size).
+    pub fn frame(flags: u8, body: &[u8]) -> Vec<u8> {
+        let mut f = match u8::try_from(body.len()) {
+            Ok(n) => vec![flags, n],
+            Err(_) => {
+                let mut f = vec![flags | 0x02];
+                f.extend((body.len() as u64).to_be_bytes());
+                f
+            }
+        };
+        f.extend(body);
+        f
+    }
+
+    /// A READY command naming `socket_type`.
+    pub fn ready(socket_type: &str) -> Vec<u8> {
+        let mut body = b"\x05READY\x0bSocket-Type".to_vec();
+        body.extend((socket_type.len() as u32).to_be_bytes());
+        body.extend(socket_type.as_bytes());
+        frame(0x04, &body)
+    }
 }
