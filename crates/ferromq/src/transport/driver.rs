@@ -202,7 +202,9 @@ async fn pump<S: Stream>(
         }
         let mut guard = wire.lock();
         let budget = core.decode_budget(*peer);
-        let open = wire.read_input(&mut guard, budget, |buf| stream.try_read_buf(buf))?;
+        let open = wire.read_input(&mut guard, budget, &mut batch, |buf| {
+            stream.try_read_buf(buf)
+        })?;
         let backlog = guard.backlog;
         let conn = &mut guard.conn;
         while let Some(ev) = conn.poll_event() {

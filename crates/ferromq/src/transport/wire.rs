@@ -217,17 +217,20 @@ impl Wire {
     /// receiver that falls behind leaves data in the kernel rather than
     /// decoding it into ever longer queues (16-byte messages decode into
     /// ~7 times their wire size). What is left is flagged in `backlog`.
+    /// Decoded messages go to the end of `batch`; other events (and messages
+    /// that follow one) wait in the connection, after those in `batch`.
     pub(crate) fn read_input(
         &self,
         w: &mut WireState,
         budget: usize,
+        batch: &mut Vec<Message>,
         mut read: impl FnMut(&mut BytesMut) -> io::Result<usize>,
     ) -> io::Result<bool> {
         let (conn, rbuf) = (&mut w.conn, &mut w.rbuf);
         let mut left = budget;
         if w.backlog {
             left -= conn
-                .handle_input_bounded(rbuf, Instant::now(), left)
+                .handle_input_into(rbuf, Instant::now(), left, Some(&mut *batch))
                 .map_err(io::Error::other)?;
         }
         w.backlog = false;
@@ -251,7 +254,7 @@ impl Wire {
                 Err(e) => return Err(e),
             }
             left -= conn
-                .handle_input_bounded(rbuf, Instant::now(), left)
+                .handle_input_into(rbuf, Instant::now(), left, Some(&mut *batch))
                 .map_err(io::Error::other)?;
         }
         Ok(true)
@@ -298,7 +301,7 @@ impl Wire {
         let Some(io) = w.io.clone() else {
             return (guard, false);
         };
-        let r = self.read_input(w, budget, |buf| io.read_now(buf));
+        let r = self.read_input(w, budget, batch, |buf| io.read_now(buf));
         while let Some(ev) = w.conn.poll_event() {
             // After the handshake a connection of a socket that reads
             // directly (not PUB or XPUB) decodes nothing but messages.
