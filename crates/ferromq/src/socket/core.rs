@@ -477,7 +477,13 @@ impl SocketCore {
     fn wake_readable(&self, n: usize) {
         // SeqCst, paired with a direct reader's (see `wait_direct`).
         self.epoch.fetch_add(1, Ordering::SeqCst);
-        self.readable.notify(n);
+        // Notifying takes the event's lock even with no one listening:
+        // only when a receiver waits (it counts itself, SeqCst, before it
+        // last looks for a message, so either it sees what this wake-up
+        // is for, or this sees it).
+        if self.readers_waiting.load(Ordering::SeqCst) > 0 {
+            self.readable.notify(n);
+        }
         self.signal_fd();
         self.wake_direct_readers();
     }
