@@ -86,6 +86,13 @@ impl Peer {
         }
     }
 
+    /// Encodes `msg` straight into this peer's connection if nothing is
+    /// queued ahead of it and the connection takes it (see
+    /// [`Wire::try_encode`]). True if it did.
+    pub(crate) fn try_encode(&self, msg: &Message) -> bool {
+        self.out.is_empty() && self.wire.as_ref().is_some_and(|w| w.try_encode(msg))
+    }
+
     /// How to get this peer's queue moving.
     pub(crate) fn kick(&self) -> Kick {
         Kick {

@@ -192,6 +192,11 @@ impl State {
         for t in targets {
             if let Some(p) = self.peers.get_mut(&t) {
                 if p.connected && opts.has_out_room(p.out.len()) {
+                    // A busy tcp/ipc subscriber: encoded here, no copy of
+                    // the message queued for its driver to take apart.
+                    if !opts.conflate && p.try_encode(&msg) {
+                        continue;
+                    }
                     if p.out.is_empty() {
                         woken.push(t);
                     }

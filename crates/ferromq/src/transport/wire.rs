@@ -159,6 +159,17 @@ impl Wire {
     ///   never crosses threads, so its buffers are freed by the thread that
     ///   allocated them, and nothing per message bounces between cores.
     pub(crate) fn try_take(&self, msg: &Message) -> Take<'_> {
+        self.take(msg, true)
+    }
+
+    /// As [`try_take`](Self::try_take), but never hands back the lock for a
+    /// direct write: for a caller that cannot let go of the socket's state
+    /// (a publisher going through its subscribers). True if it encoded.
+    pub(crate) fn try_encode(&self, msg: &Message) -> bool {
+        matches!(self.take(msg, false), Take::Encoded)
+    }
+
+    fn take(&self, msg: &Message, may_write: bool) -> Take<'_> {
         let Some(mut w) = self.state.try_lock() else {
             return Take::Queue;
         };
@@ -166,7 +177,7 @@ impl Wire {
             return Take::Queue;
         }
         let empty = w.conn.transmit_is_empty();
-        if empty && !self.awaiting.load(Ordering::Relaxed) {
+        if may_write && empty && !self.awaiting.load(Ordering::Relaxed) {
             let now = Instant::now();
             let idle = w.last_send.is_none_or(|t| now.duration_since(t) >= IDLE);
             w.last_send = Some(now);
