@@ -42,7 +42,7 @@ const READS_PER_WAKE: usize = 4;
 /// Most bytes a sending thread encodes ahead of the driver's writes
 /// ([`Wire::try_take`]); past this, messages queue (and count against
 /// SNDHWM) as usual. libzmq's encoder batches 8 KiB.
-const ENCODE_AHEAD: usize = 64 * 1024;
+const ENCODE_AHEAD: usize = WRITE_BATCH;
 /// A connection counts as idle when nothing was sent on it for this long:
 /// a direct write then saves two wake-ups; sooner, the driver is likely busy
 /// with a stream of messages, which it batches far better than a syscall
