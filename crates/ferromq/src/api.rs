@@ -98,7 +98,8 @@ macro_rules! common_methods {
         /// Changes options in one step. Values are taken as given: the
         /// individual setters validate, this does not.
         pub fn update_options(&self, f: impl FnOnce(&mut SocketOptions)) {
-            f(&mut self.h.core.state.lock().opts);
+            // Through the filter's door: the options include invert_matching.
+            self.h.core.change_filter(|st| f(&mut st.opts));
         }
 
         /// Per-peer limit of queued outgoing messages (default 1000; 0 = none).
@@ -330,7 +331,7 @@ macro_rules! common_methods {
 
         /// PUB/XPUB/SUB: deliver what does *not* match the subscriptions.
         pub fn set_invert_matching(&self, on: bool) {
-            self.h.core.state.lock().opts.invert_matching = on;
+            self.h.core.change_filter(|st| st.opts.invert_matching = on);
         }
 
         /// What the socket can do now without waiting (libzmq's `ZMQ_EVENTS`).

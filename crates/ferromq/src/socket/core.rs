@@ -238,6 +238,8 @@ struct RxCache {
     /// The peer they came from, and its metadata.
     peer: PeerId,
     meta: Option<Arc<Metadata>>,
+    /// A SUB's: filtered (see [`SocketCore::change_filter`]).
+    sub: bool,
 }
 
 impl Drop for SocketCore {
@@ -993,6 +995,21 @@ impl SocketCore {
         }
     }
 
+    /// Changes what a SUB lets through (its subscriptions, or options such
+    /// as invert_matching) with the receive cache locked too, and drops
+    /// cached messages that no longer match: the cache never holds what
+    /// the filter would refuse, so readiness and receives need not look.
+    pub(crate) fn change_filter<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let mut rx = self.rx.lock();
+        let mut st = self.state.lock();
+        let r = f(&mut st);
+        if rx.sub && !rx.msgs.is_empty() {
+            rx.msgs.retain(|m| st.sub_matches(m));
+            self.rx_len.store(rx.msgs.len(), Ordering::Release);
+        }
+        r
+    }
+
     /// SUB/XSUB: subscribe to (or cancel) a topic prefix.
     pub fn set_subscription(&self, subscribe: bool, topic: &[u8]) -> Result<(), Error> {
         if self.is_dead() {
@@ -1009,9 +1026,11 @@ impl SocketCore {
         if !matches!(self.kind, SocketType::Sub | SocketType::XSub) {
             return Err(Error::NotSupported);
         }
-        let woken = st.subscriber_change(subscribe, topic);
-        let kicks = st.kicks(&woken);
         drop(st);
+        let kicks = self.change_filter(|st| {
+            let woken = st.subscriber_change(subscribe, topic);
+            st.kicks(&woken)
+        });
         for k in kicks {
             self.kick(k);
         }
@@ -1193,7 +1212,7 @@ impl SocketCore {
         }
         if matches!(
             self.kind,
-            SocketType::Pull | SocketType::Dealer | SocketType::Pair
+            SocketType::Pull | SocketType::Dealer | SocketType::Pair | SocketType::Sub
         ) {
             if let Some(m) = self.try_recv_cached() {
                 return Ok(Some(m));
@@ -1300,10 +1319,7 @@ impl SocketCore {
                 }
                 // SUB filters again: subscriptions may have changed since the
                 // publisher matched, and a ZMTP 3.0 publisher may not filter.
-                SocketType::Sub => {
-                    let hit = st.filter.matches(&msg[0]);
-                    (hit != st.opts.invert_matching).then_some(msg)
-                }
+                SocketType::Sub => st.sub_matches(&msg).then_some(msg),
                 _ => Some(msg),
             };
             let more = !st.fq.is_empty();
@@ -1353,6 +1369,14 @@ impl SocketCore {
             p.in_fq = false;
             rx.peer = id;
             rx.meta = p.meta.clone();
+            rx.sub = self.kind == SocketType::Sub;
+            if rx.sub {
+                // SUB filters again: subscriptions may have changed since
+                // the publisher matched, and a ZMTP 3.0 publisher may not
+                // filter. (Later changes filter the cache: change_filter.)
+                let (filter, invert) = (&st.filter, st.opts.invert_matching);
+                rx.msgs.retain(|m| super::pubsub::passes(filter, invert, m));
+            }
             // The inbox is empty now: a reader paused on it may go on.
             let resume = std::mem::take(&mut p.read_paused).then(|| p.driver.clone());
             if p.gone {

@@ -8,7 +8,7 @@
 //! SUBSCRIBE/CANCEL commands for ZMTP 3.1 peers.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use ferromq_proto::routing::PeerId;
+use ferromq_proto::routing::{PeerId, SubscriptionTrie};
 use ferromq_proto::{Message, SocketType};
 use smallvec::SmallVec;
 
@@ -161,15 +161,23 @@ impl State {
         true
     }
 
+    /// SUB: whether a received message passes the subscriptions (or, with
+    /// invert_matching, fails them).
+    pub(crate) fn sub_matches(&self, msg: &Message) -> bool {
+        passes(&self.filter, self.opts.invert_matching, msg)
+    }
+
     /// PUB/XPUB send: one copy (shared payload) per matching subscriber with
     /// room. With `xpub_nodrop`, `Err(())` (would block) if one is full.
     /// Returns the peers whose queue went from empty to non-empty.
     pub(crate) fn fan_out(&mut self, msg: Message) -> Result<Vec<PeerId>, Message> {
-        let topic = msg.frames().first().cloned().unwrap_or_default();
-        let mut targets: Vec<PeerId> = Vec::new();
+        // Borrowed, not cloned (a clone would make the payload's buffer
+        // shared, an allocation); no allocation for a few subscribers either.
+        let topic: &[u8] = msg.frames().first().map_or(&[], |t| &t[..]);
+        let mut targets: SmallVec<[PeerId; 8]> = SmallVec::new();
         if self.opts.invert_matching {
-            let mut matched = Vec::new();
-            self.subs.for_each_match(&topic, |p| matched.push(p));
+            let mut matched: SmallVec<[PeerId; 8]> = SmallVec::new();
+            self.subs.for_each_match(topic, |p| matched.push(p));
             targets.extend(
                 self.peers
                     .iter()
@@ -177,7 +185,7 @@ impl State {
                     .map(|(id, _)| *id),
             );
         } else {
-            self.subs.for_each_match(&topic, |p| targets.push(p));
+            self.subs.for_each_match(topic, |p| targets.push(p));
         }
         let opts = &self.opts;
         let room = |p: &Peer| opts.has_out_room(p.out.len());
@@ -306,5 +314,59 @@ impl State {
                 p.out.push_front(subscription_message(true, prefix));
             }
         }
+    }
+}
+
+/// Whether `msg` passes a SUB's `filter` (see [`State::sub_matches`]).
+pub(crate) fn passes(filter: &SubscriptionTrie<()>, invert: bool, msg: &Message) -> bool {
+    let hit = msg.frames().first().is_some_and(|t| filter.matches(t));
+    hit != invert
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use crate::{Context, Error, SocketType};
+
+    /// A SUB takes its peer's whole queue into its receive cache on the
+    /// first receive; an unsubscribe after that must still keep what no
+    /// longer matches from being received, or making the SUB readable.
+    #[test]
+    fn an_unsubscribe_filters_messages_already_taken_in_one_go() {
+        let ctx = Context::new();
+        let publisher = ctx.socket(SocketType::Pub).unwrap();
+        publisher.bind("tcp://127.0.0.1:*").unwrap();
+        let sub = ctx.socket(SocketType::Sub).unwrap();
+        sub.set_rcvtimeo(Some(Duration::from_secs(10)));
+        sub.subscribe("a").unwrap();
+        sub.subscribe("b").unwrap();
+        sub.connect(&publisher.last_endpoint()).unwrap();
+        // Until the subscriptions are in: probes until one arrives.
+        sub.set_rcvtimeo(Some(Duration::from_millis(20)));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while sub.recv().is_err() {
+            assert!(Instant::now() < deadline, "subscriptions never arrived");
+            publisher.send("a-probe").unwrap();
+        }
+        while sub.try_recv().is_ok() {}
+        sub.set_rcvtimeo(Some(Duration::from_secs(10)));
+        for m in ["a-1", "b-1", "a-2", "b-2"] {
+            publisher.send(m).unwrap();
+        }
+        // All four queued before the first receive takes them together.
+        let queued = || {
+            let st = sub.core().state.lock();
+            st.peers.values().map(|p| p.inbox.len()).sum::<usize>()
+        };
+        while queued() < 4 {
+            assert!(Instant::now() < deadline, "the messages never arrived");
+            std::thread::yield_now();
+        }
+        assert_eq!(&sub.recv().unwrap()[0][..], b"a-1");
+        sub.unsubscribe("b").unwrap();
+        assert_eq!(&sub.recv().unwrap()[0][..], b"a-2", "b-1 no longer matches");
+        assert!(!sub.readiness().readable, "b-2 makes the SUB readable");
+        assert!(matches!(sub.try_recv(), Err(Error::WouldBlock)));
     }
 }
