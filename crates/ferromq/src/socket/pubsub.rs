@@ -197,6 +197,7 @@ impl State {
             return Err(msg);
         }
         let mut woken = Vec::new();
+        let mut queue_to: SmallVec<[PeerId; 8]> = SmallVec::new();
         for t in targets {
             if let Some(p) = self.peers.get_mut(&t) {
                 if p.connected && opts.has_out_room(p.out.len()) {
@@ -211,8 +212,22 @@ impl State {
                     if opts.conflate {
                         p.out.clear();
                     }
-                    p.out.push_back(msg.clone());
+                    queue_to.push(t);
                 }
+            }
+        }
+        // The last queue gets the message itself, the others a clone each
+        // (a clone makes the payload's buffer shared: an allocation).
+        let mut msg = Some(msg);
+        let last = queue_to.len().saturating_sub(1);
+        for (i, t) in queue_to.into_iter().enumerate() {
+            if let (Some(p), Some(m)) = (self.peers.get_mut(&t), msg.as_ref()) {
+                let m = if i == last {
+                    msg.take()
+                } else {
+                    Some(m.clone())
+                };
+                p.out.extend(m);
             }
         }
         Ok(woken)
