@@ -11,7 +11,7 @@ use ferromq::monitor::{self, Event};
 use ferromq::{Context, Error, Message, Socket, SocketType};
 
 mod common;
-use common::{sock, WAIT};
+use common::{let_it_wait, sock, WAIT};
 
 fn endpoints(name: &str) -> [String; 2] {
     let dir = std::env::temp_dir().join(format!("ferromq-direct-{}-{name}", std::process::id()));
@@ -50,9 +50,7 @@ fn order_holds_across_direct_and_queued_writes_and_reads() {
     const N: u32 = 3000;
     for ep in endpoints("order") {
         let ctx = Context::new();
-        let server = sock(&ctx, SocketType::Router);
-        server.bind(&ep).unwrap();
-        let ep = server.last_endpoint();
+        let (server, ep) = router_at(&ctx, &ep);
         let client = sock(&ctx, SocketType::Dealer);
         client.connect(&ep).unwrap();
         std::thread::scope(|s| {
@@ -128,8 +126,13 @@ fn order_holds_as_a_stream_switches_between_encoding_and_queueing() {
                     }
                 });
             }
-            // Fall behind at first, so the senders fill every buffer.
-            std::thread::sleep(Duration::from_millis(50));
+            // Fall behind at first, until the senders have filled every
+            // buffer and wait on a full queue.
+            let deadline = Instant::now() + WAIT;
+            while push.readiness().writable {
+                assert!(Instant::now() < deadline, "the sending queue never fills");
+                std::thread::yield_now();
+            }
             let mut next = [0u32; 2];
             for _ in 0..u32::from(STREAMS) * N {
                 let m = pull.recv().expect("a message");
@@ -188,9 +191,7 @@ fn req_rep_round_trips_are_exact() {
 fn a_receive_timeout_holds() {
     for ep in endpoints("timeout") {
         let ctx = Context::new();
-        let server = sock(&ctx, SocketType::Router);
-        server.bind(&ep).unwrap();
-        let ep = server.last_endpoint();
+        let (server, ep) = router_at(&ctx, &ep);
         let client = sock(&ctx, SocketType::Dealer);
         join(&client, &server, &ep);
         client.set_rcvtimeo(Some(Duration::from_millis(200)));
@@ -221,12 +222,12 @@ fn join(client: &Socket, server: &Socket, ep: &str) {
     server.recv().unwrap();
 }
 
-/// Lets a receiver just started on another thread get into its wait. Every
-/// check that follows holds whether or not it has (there is no way to
-/// observe a thread being blocked); without it the tests would mostly
-/// exercise a receive that starts late rather than one already waiting.
-fn let_it_wait() {
-    std::thread::sleep(Duration::from_millis(50));
+/// A ROUTER bound to `ep`, and the endpoint it got.
+fn router_at(ctx: &Context, ep: &str) -> (Socket, String) {
+    let server = sock(ctx, SocketType::Router);
+    server.bind(ep).unwrap();
+    let ep = server.last_endpoint();
+    (server, ep)
 }
 
 /// Retries `f` every 5 ms until it succeeds, for at most [`WAIT`].
@@ -283,9 +284,7 @@ fn disconnect_closes_the_connection_a_receiver_waits_on() {
 fn a_waiting_receiver_hears_a_restarted_peer() {
     for ep in endpoints("restart") {
         let ctx = Context::new();
-        let server = sock(&ctx, SocketType::Router);
-        server.bind(&ep).unwrap();
-        let ep = server.last_endpoint();
+        let (server, ep) = router_at(&ctx, &ep);
         let client = sock(&ctx, SocketType::Dealer);
         client.set_routing_id(b"c".to_vec()).unwrap();
         client.set_reconnect_ivl(Some(Duration::from_millis(10)));
@@ -340,9 +339,7 @@ fn heartbeats_are_answered_while_a_receiver_waits() {
 fn shutdown_ends_a_receive_waiting_on_the_connection() {
     for ep in endpoints("shutdown") {
         let ctx = Context::new();
-        let server = sock(&ctx, SocketType::Router);
-        server.bind(&ep).unwrap();
-        let ep = server.last_endpoint();
+        let (server, ep) = router_at(&ctx, &ep);
         let client = sock(&ctx, SocketType::Dealer);
         client.set_rcvtimeo(None);
         join(&client, &server, &ep);

@@ -130,9 +130,9 @@ fn receivers_waiting_together_share_a_burst() {
                 })
             })
             .collect();
-        // Give the threads time to wait (if they are not waiting yet, the
-        // burst is only easier to share).
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        // If the threads are not all waiting yet, the burst is only easier
+        // to share.
+        common::let_it_wait();
         peer.write_all(&burst).unwrap();
         let sent = std::time::Instant::now();
         let mut got: Vec<Vec<u8>> = Vec::new();

@@ -19,6 +19,14 @@ pub fn sock(ctx: &Context, kind: SocketType) -> Socket {
     s
 }
 
+/// Lets a receive just started on another thread get into its wait. Every
+/// check that follows must hold whether or not it has (a thread being
+/// blocked cannot be observed from outside); without it a test would
+/// mostly exercise a receive that starts late rather than one waiting.
+pub fn let_it_wait() {
+    std::thread::sleep(Duration::from_millis(50));
+}
+
 /// Raw ZMTP 3.1, to play a peer byte by byte.
 pub mod raw {
     /// A ZMTP 3.1 greeting for `mechanism`, as a client.
