@@ -218,16 +218,14 @@ impl State {
         }
         // The last queue gets the message itself, the others a clone each
         // (a clone makes the payload's buffer shared: an allocation).
-        let mut msg = Some(msg);
-        let last = queue_to.len().saturating_sub(1);
-        for (i, t) in queue_to.into_iter().enumerate() {
-            if let (Some(p), Some(m)) = (self.peers.get_mut(&t), msg.as_ref()) {
-                let m = if i == last {
-                    msg.take()
-                } else {
-                    Some(m.clone())
-                };
-                p.out.extend(m);
+        if let Some((last, rest)) = queue_to.split_last() {
+            for t in rest {
+                if let Some(p) = self.peers.get_mut(t) {
+                    p.out.push_back(msg.clone());
+                }
+            }
+            if let Some(p) = self.peers.get_mut(last) {
+                p.out.push_back(msg);
             }
         }
         Ok(woken)
