@@ -200,11 +200,28 @@ bin/%: tree/tests/%.cpp lib/libtestutil.a
 	@g++ \$(CPPFLAGS) \$(CXXFLAGS) \$< lib/libtestutil.a -o \$@ \$(LDFLAGS) \$(LIBS) >log/\$*.build.log 2>&1 \\
 	  || echo "$variant: \$* does not build: \$\$(grep -m1 'error' log/\$*.build.log)"
 MK
-  nice -n 10 make -s -k -j2 -C "$d" all || true
+  nice -n 10 make -s -k -j2 -C "$d" all > "$d/log/make.log" 2>&1 || true
+  cat "$d/log/make.log"
 
   # The binaries must load this variant's library.
   local one
-  one=$(compgen -G "$d/bin/test_*" | head -1) || { echo "$variant: no test binary built" >&2; return 1; }
+  if ! one=$(compgen -G "$d/bin/test_*" | head -1); then
+    # Nothing built: say why (make's output, the support library's compiler
+    # messages, the machine's disk and memory), then try once more serially
+    # in case a parallel compiler was killed.
+    echo "$variant: no test binary built; make said:" >&2
+    tail -20 "$d/log/make.log" >&2
+    local f
+    for f in "$d"/log/testutil*.build.log; do
+      [ -s "$f" ] && { echo "--- $f" >&2; head -8 "$f" >&2; }
+    done
+    df -h "$d" >&2 || true
+    free -m >&2 || true
+    echo "$variant: building again with one job" >&2
+    nice -n 10 make -k -j1 -C "$d" all > "$d/log/make-retry.log" 2>&1 || true
+    tail -20 "$d/log/make-retry.log" >&2
+    one=$(compgen -G "$d/bin/test_*" | head -1) || { echo "$variant: no test binary built" >&2; return 1; }
+  fi
   ldd "$one" | awk '$1 ~ /zmq/' || true
   local real
   # Match the library's name, not its path (the work dir may say "zmq" too).
