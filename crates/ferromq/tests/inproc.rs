@@ -398,3 +398,62 @@ fn order_holds_as_the_receiver_falls_behind_and_catches_up() {
         });
     }
 }
+
+/// A receiver with one inproc peer takes its messages without taking turns;
+/// once a second peer connects, turns come back at once: the newcomer's
+/// message arrives within two receives, not behind the first peer's backlog.
+#[test]
+fn a_second_peer_gets_its_turn_at_once() {
+    let ctx = Context::new();
+    let pull = sock(&ctx, SocketType::Pull);
+    pull.bind("inproc://turns").unwrap();
+    let a = sock(&ctx, SocketType::Push);
+    a.connect("inproc://turns").unwrap();
+    for i in 0..100u8 {
+        a.send(vec![b'a', i]).unwrap();
+    }
+    assert_eq!(&pull.recv().unwrap()[0][..], &[b'a', 0]);
+    let b = sock(&ctx, SocketType::Push);
+    b.connect("inproc://turns").unwrap();
+    b.send(vec![b'b']).unwrap();
+    let next: Vec<Vec<u8>> = (0..2).map(|_| pull.recv().unwrap()[0].to_vec()).collect();
+    assert!(
+        next.contains(&vec![b'b']),
+        "the second peer waited: {next:?}"
+    );
+    // The first peer's messages still come whole and in order.
+    let mut expect = 1u8;
+    for m in next.iter().filter(|m| m[0] == b'a') {
+        assert_eq!(m, &vec![b'a', expect]);
+        expect += 1;
+    }
+    while expect < 100 {
+        assert_eq!(&pull.recv().unwrap()[0][..], &[b'a', expect]);
+        expect += 1;
+    }
+}
+
+/// Readiness over inproc says readable exactly while a message waits,
+/// however the receives took the messages before.
+#[test]
+fn readable_exactly_while_a_message_waits() {
+    let ctx = Context::new();
+    for kind in [SocketType::Pull, SocketType::Router] {
+        let rx = sock(&ctx, kind);
+        let name = format!("inproc://ready-{kind:?}");
+        rx.bind(&name).unwrap();
+        let tx = sock(&ctx, SocketType::Dealer);
+        tx.connect(&name).unwrap();
+        assert!(!rx.readiness().readable, "{kind:?}: nothing sent yet");
+        for burst in [1, 3, 1] {
+            for i in 0..burst {
+                tx.send(vec![i as u8]).unwrap();
+            }
+            for left in (0..burst).rev() {
+                assert!(rx.readiness().readable, "{kind:?}: {} waiting", left + 1);
+                rx.recv().unwrap();
+            }
+            assert!(!rx.readiness().readable, "{kind:?}: all {burst} taken");
+        }
+    }
+}

@@ -31,7 +31,7 @@ use crate::error::{Error, SendError};
 use crate::monitor;
 use crate::options::Options;
 use crate::socket::readiness::{Readiness, ReadyFd};
-use crate::transport::inproc::{self, InprocLink};
+use crate::transport::inproc::{self, Flow, InprocLink};
 use crate::transport::wire::{Take, Wire};
 
 /// One peer (libzmq: pipe). A peer created by `connect` outlives its
@@ -91,6 +91,28 @@ impl Peer {
     /// [`Wire::try_encode`]). True if it did.
     pub(crate) fn try_encode(&self, msg: &Message) -> bool {
         self.out.is_empty() && self.wire.as_ref().is_some_and(|w| w.try_encode(msg))
+    }
+
+    /// The queue this (inproc) peer's messages arrive in, if they do not
+    /// come into its inbox.
+    fn flow(&self) -> Option<&Flow> {
+        self.source.as_ref().and_then(|(_, link)| link.flow())
+    }
+
+    /// Moves what its flow holds into the inbox (the flow's link is going
+    /// away). Call with the socket's receive cache locked, so no receive
+    /// takes from the flow meanwhile. True if the inbox was empty and is
+    /// not now.
+    fn drain_flow(&mut self) -> bool {
+        let was_empty = self.inbox.is_empty();
+        if let Some((_, link)) = &self.source {
+            if let Some(flow) = link.flow() {
+                while let Some(m) = flow.pop() {
+                    self.inbox.push_back(m);
+                }
+            }
+        }
+        was_empty && !self.inbox.is_empty()
     }
 
     /// How to get this peer's queue moving.
@@ -220,6 +242,11 @@ pub(crate) struct SocketCore {
     /// passes the wake-up on only if someone waits, sparing the event's
     /// lock per message otherwise.
     readers_waiting: std::sync::atomic::AtomicUsize,
+    /// Peers whose messages come through an inproc [`Flow`].
+    flows: std::sync::atomic::AtomicUsize,
+    /// Bumped whenever peers come, go or change source: a receive that
+    /// reads a lone peer's flow directly checks it is still the one.
+    peers_gen: std::sync::atomic::AtomicU64,
 }
 
 /// Uncounts a waiting receiver (see [`SocketCore::count_waiting`]).
@@ -240,6 +267,18 @@ struct RxCache {
     meta: Option<Arc<Metadata>>,
     /// A SUB's: filtered (see [`SocketCore::change_filter`]).
     sub: bool,
+    /// The socket's lone peer is an inproc one with a flow: receives take
+    /// from it directly while `peers_gen` is this.
+    flow: Option<LoneFlow>,
+}
+
+/// See [`RxCache::flow`].
+struct LoneFlow {
+    peers_gen: u64,
+    link: Arc<InprocLink>,
+    /// The sender, whose held-back messages a receive moves over when it
+    /// gives room back.
+    from: std::sync::Weak<SocketCore>,
 }
 
 impl Drop for SocketCore {
@@ -359,6 +398,8 @@ impl SocketCore {
             rx: Mutex::new(RxCache::default()),
             rx_len: std::sync::atomic::AtomicUsize::new(0),
             readers_waiting: std::sync::atomic::AtomicUsize::new(0),
+            flows: std::sync::atomic::AtomicUsize::new(0),
+            peers_gen: std::sync::atomic::AtomicU64::new(0),
         });
         core.shared.register(&core);
         core
@@ -458,10 +499,39 @@ impl SocketCore {
 
     /// Records where an inproc peer's messages come from.
     pub(crate) fn set_source(&self, id: PeerId, from: &Arc<SocketCore>, link: Arc<InprocLink>) {
-        if let Some(p) = self.state.lock().peers.get_mut(&id) {
+        let _rx = self.rx.lock();
+        let mut st = self.state.lock();
+        if let Some(p) = st.peers.get_mut(&id) {
+            p.drain_flow();
+            if p.flow().is_some() {
+                self.flows.fetch_sub(1, Ordering::Relaxed);
+            }
+            if link.flow().is_some() {
+                self.flows.fetch_add(1, Ordering::Relaxed);
+            }
             p.source = Some((Arc::downgrade(from), link));
             p.uncredited = 0;
+            if !p.inbox.is_empty() && !p.in_fq {
+                p.in_fq = true;
+                st.fq.push(id);
+            }
         }
+        self.peers_gen.fetch_add(1, Ordering::Release);
+    }
+
+    /// An inproc sender put a message into the flow of peer `id` that this
+    /// socket had found empty: it is the peer's turn again, and a receiver
+    /// may be waiting.
+    pub(crate) fn announce(&self, id: PeerId) {
+        let mut st = self.state.lock();
+        if let Some(p) = st.peers.get_mut(&id) {
+            if !p.in_fq {
+                p.in_fq = true;
+                st.fq.push(id);
+            }
+        }
+        drop(st);
+        self.wake_readable(1);
     }
 
     /// Connects a peer to its inproc counterpart (or disconnects it).
@@ -548,7 +618,7 @@ impl SocketCore {
         let any_room = || st.lb.peers().iter().any(has_room);
         let readable = (self.kind == SocketType::XPub && !st.xpub_pending.is_empty())
             || self.rx_len.load(Ordering::Acquire) > 0
-            || !st.fq.is_empty()
+            || self.has_input(&st)
                 && match self.kind {
                     SocketType::Rep => st.rep.is_none(),
                     SocketType::Req => st.req != ReqState::Idle,
@@ -577,6 +647,17 @@ impl SocketCore {
             _ => false,
         };
         Readiness { readable, writable }
+    }
+
+    /// Whether a peer has input waiting. A peer with a flow stays in the
+    /// fair queue while a lone-peer receive empties the flow directly.
+    fn has_input(&self, st: &State) -> bool {
+        if self.flows.load(Ordering::Acquire) == 0 {
+            return !st.fq.is_empty();
+        }
+        st.peers
+            .values()
+            .any(|p| p.in_fq && (!p.inbox.is_empty() || p.flow().is_some_and(|f| !f.is_empty())))
     }
 
     /// Closes the socket: no more calls; drivers flush until the linger deadline.
@@ -713,6 +794,7 @@ impl SocketCore {
         }
         st.lb.add(id);
         drop(st);
+        self.peers_gen.fetch_add(1, Ordering::Release);
         self.wake_writable(usize::MAX);
         Some(id)
     }
@@ -720,6 +802,9 @@ impl SocketCore {
     /// A connection ended. A `connect` peer stays (its queue keeps filling
     /// until the next connection) unless `gone`; an accepted peer goes.
     pub fn detach(&self, id: PeerId, gone: bool) {
+        // The receive cache's lock too: no receive takes from the peer's
+        // flow while what it holds moves into the inbox.
+        let _rx = self.rx.lock();
         let mut st = self.state.lock();
         let immediate = st.opts.immediate;
         let Some(p) = st.peers.get_mut(&id) else {
@@ -730,7 +815,17 @@ impl SocketCore {
         if p.link.take().is_some() {
             self.inproc_links.fetch_sub(1, Ordering::Relaxed);
         }
+        let mut readable = false;
+        if p.flow().is_some() {
+            p.drain_flow();
+            self.flows.fetch_sub(1, Ordering::Relaxed);
+            if !p.inbox.is_empty() && !p.in_fq {
+                p.in_fq = true;
+                readable = true;
+            }
+        }
         p.source = None;
+        self.peers_gen.fetch_add(1, Ordering::Release);
         p.read_paused = false;
         // Messages still queued from this peer keep their routing id.
         let rid = if p.superseded {
@@ -756,9 +851,16 @@ impl SocketCore {
         if gone || immediate || self.kind == SocketType::Router {
             st.lb.remove(id);
         }
+        if readable {
+            st.fq.push(id);
+        }
         if gone && inbox_empty {
             st.fq.remove(id);
             st.peers.remove(&id);
+        }
+        drop(st);
+        if readable {
+            self.wake_readable(1);
         }
     }
 
@@ -911,11 +1013,20 @@ impl SocketCore {
             rx.msgs.clear();
             self.rx_len.store(0, Ordering::Release);
         }
-        let mut st = self.state.lock();
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
         if let Some(p) = st.peers.get_mut(&id) {
             p.inbox.clear();
             p.in_fq = false;
             st.fq.remove(id);
+            if let Some(flow) = p.flow() {
+                flow.clear();
+                // Later messages must still be announced.
+                if flow.unlist() {
+                    p.in_fq = true;
+                    st.fq.push(id);
+                }
+            }
         }
     }
 
@@ -1253,17 +1364,31 @@ impl SocketCore {
             let Some(p) = st.peers.get_mut(&id) else {
                 continue;
             };
-            let Some(msg) = p.inbox.pop_front() else {
+            // An inproc peer's flow follows its inbox (which holds what
+            // came before the flow's link, if anything).
+            let flow = p.source.as_ref().and_then(|(_, link)| link.flow());
+            let (msg, from_flow) = match p.inbox.pop_front() {
+                Some(m) => (Some(m), false),
+                None => (flow.and_then(Flow::pop), true),
+            };
+            // The peer keeps its turn while it has more; a flow found empty
+            // is unlisted (its sender announces the next message).
+            let more = !p.inbox.is_empty() || flow.is_some_and(|f| !f.is_empty() || f.unlist());
+            if more {
+                st.fq.push(id);
+            } else {
                 p.in_fq = false;
+            }
+            let Some(msg) = msg else {
                 continue;
             };
-            if p.inbox.is_empty() {
-                p.in_fq = false;
-            } else {
-                st.fq.push(id);
-            }
             let mut wake_driver = None;
-            if p.source.is_some() {
+            if let Some(flow) = flow {
+                // Room goes back to the sender in batches (see `Flow`).
+                if from_flow && flow.count_received() {
+                    wake_driver = Some((p.driver.clone(), p.source.clone()));
+                }
+            } else if p.source.is_some() {
                 // inproc: room goes back to the sender in batches, each
                 // time we have received the low-water mark's worth (with no
                 // HWM or with conflate the sender is never held back).
@@ -1356,12 +1481,36 @@ impl SocketCore {
     fn try_recv_cached(&self) -> Option<Message> {
         let mut rx = self.rx.lock();
         if rx.msgs.is_empty() {
+            let gen = self.peers_gen.load(Ordering::Acquire);
+            if let Some(lone) = &rx.flow {
+                if lone.peers_gen == gen {
+                    // Still the lone peer: its flow or nothing (an empty
+                    // flow is unlisted by the usual receive).
+                    let flow = lone.link.flow()?;
+                    let msg = flow.pop()?;
+                    return Some(self.took_from_lone_flow(rx, msg));
+                }
+            }
+            rx.flow = None;
             let mut guard = self.state.lock();
             let st = &mut *guard;
             if st.peers.len() != 1 || st.opts.conflate {
                 return None;
             }
             let (&id, p) = st.peers.iter_mut().next()?;
+            if let Some((from, link)) = &p.source {
+                if link.flow().is_some() && p.inbox.is_empty() {
+                    rx.flow = Some(LoneFlow {
+                        peers_gen: gen,
+                        link: link.clone(),
+                        from: from.clone(),
+                    });
+                    rx.meta = p.meta.clone();
+                    drop(guard);
+                    let msg = rx.flow.as_ref()?.link.flow()?.pop()?;
+                    return Some(self.took_from_lone_flow(rx, msg));
+                }
+            }
             if p.link.is_some() || p.source.is_some() || p.inbox.is_empty() {
                 return None;
             }
@@ -1401,6 +1550,32 @@ impl SocketCore {
             self.wake_readable(1);
         }
         Some(msg)
+    }
+
+    /// Finishes a receive from the lone peer's flow (see [`RxCache::flow`]):
+    /// credits the sender and chains the wake-up as the fair queue does.
+    fn took_from_lone_flow(
+        &self,
+        rx: parking_lot::MutexGuard<'_, RxCache>,
+        mut msg: Message,
+    ) -> Message {
+        msg.set_metadata(rx.meta.clone());
+        let lone = rx.flow.as_ref().expect("reading a lone flow");
+        let flow = lone.link.flow().expect("a flow link");
+        let pull = flow
+            .count_received()
+            .then(|| (lone.from.clone(), lone.link.clone()));
+        let more = !flow.is_empty();
+        drop(rx);
+        if let Some((from, link)) = pull {
+            if let Some(from) = from.upgrade() {
+                inproc::push(&from, &link);
+            }
+        }
+        if more && self.readers_waiting.load(Ordering::SeqCst) > 0 {
+            self.wake_readable(1);
+        }
+        msg
     }
 
     /// Counts a receiver as waiting (see `readers_waiting`) until the

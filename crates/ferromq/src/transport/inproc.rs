@@ -11,15 +11,27 @@
 //! away, its connectors wait again, so their queued messages survive a rebind.
 //! The capacity of a pipe is the sender's SNDHWM plus the receiver's RCVHWM,
 //! as in libzmq.
+//!
+//! Towards a PULL, PAIR, DEALER, ROUTER or REP (without conflate) messages
+//! go through the link's own lock-free queue, a [`Flow`], rather than the
+//! receiver's state: the sender never takes the receiver's lock except to
+//! tell it that a flow it had found empty has messages again. Other
+//! receivers (REQ, PUB/XPUB, SUB/XSUB, PUSH) and conflating ones need their
+//! socket's rules applied as messages arrive, and take deliveries into
+//! their peer's inbox under their lock.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use std::collections::HashMap;
 use std::io;
 use std::sync::{Arc, Weak};
 
+use crossbeam_queue::SegQueue;
+use crossbeam_utils::CachePadded;
 use ferromq_proto::connection::PeerInfo;
 use ferromq_proto::routing::PeerId;
 use ferromq_proto::wire::Metadata;
-use ferromq_proto::Message;
+use ferromq_proto::{Message, SocketType};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -188,6 +200,145 @@ pub(crate) struct InprocLink {
     to_peer: PeerId,
     /// Cancelled when the receiving side unbinds or disconnects.
     cancel: CancellationToken,
+    /// The queue messages travel in, for receivers that take them from it
+    /// themselves; `None`: delivered into the receiver's peer inbox.
+    flow: Option<Flow>,
+}
+
+impl InprocLink {
+    /// The link's queue, if the receiver reads from it.
+    pub(crate) fn flow(&self) -> Option<&Flow> {
+        self.flow.as_ref()
+    }
+}
+
+/// An inproc link's queue: filled by the sending side (under the link's
+/// lock), emptied by the receiving socket (under its receive-cache lock or
+/// its state lock, see `SocketCore::try_recv`).
+///
+/// The receiver's HWM is kept as libzmq's pipes keep it: the sender may have
+/// at most `hwm` messages that the receiver's application has not yet been
+/// credited for; the receiver credits them back in batches of half the HWM.
+/// Whether the receiver knows the queue may have messages (its peer is in
+/// the socket's fair queue) is `listed`: the sender sets it on the edge and
+/// then tells the receiver, under the receiver's lock; the receiver clears
+/// it when it finds the queue empty, and looks once more after.
+///
+/// What one side writes per message sits on a cache line of its own, apart
+/// from what the other side reads per message.
+pub(crate) struct Flow {
+    queue: SegQueue<Message>,
+    /// The receiver's RCVHWM when the pipe was made (0: no limit).
+    hwm: usize,
+    /// Messages put in so far (the sender's count, under the link's lock).
+    sent: CachePadded<AtomicUsize>,
+    /// Messages the receiver has given room back for (changes once per
+    /// half HWM; the sender reads it per message).
+    credited: CachePadded<AtomicUsize>,
+    /// Messages the receiver has taken out so far.
+    received: CachePadded<AtomicUsize>,
+    /// The receiver has been told the queue may have messages (changes on
+    /// edges only; the sender reads it per message).
+    listed: CachePadded<AtomicBool>,
+}
+
+impl Flow {
+    fn new(hwm: usize) -> Flow {
+        Flow {
+            queue: SegQueue::new(),
+            hwm,
+            sent: CachePadded::new(AtomicUsize::new(0)),
+            credited: CachePadded::new(AtomicUsize::new(0)),
+            received: CachePadded::new(AtomicUsize::new(0)),
+            listed: CachePadded::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// How many more messages the sender may put in now.
+    fn room(&self) -> usize {
+        if self.hwm == 0 {
+            return usize::MAX;
+        }
+        let in_flight = self
+            .sent
+            .load(Ordering::Relaxed)
+            .wrapping_sub(self.credited.load(Ordering::Acquire));
+        self.hwm.saturating_sub(in_flight)
+    }
+
+    /// Puts a message in; true when the receiver must be told (edge).
+    /// Call under the link's lock.
+    fn put(&self, msg: Message) -> bool {
+        self.queue.push(msg);
+        self.sent.store(
+            self.sent.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
+        // SeqCst, paired with `unlist`: either the receiver sees this
+        // message when it looks again, or this sees it unlisted.
+        !self.listed.load(Ordering::SeqCst) && !self.listed.swap(true, Ordering::SeqCst)
+    }
+
+    /// Takes the oldest message out.
+    pub(crate) fn pop(&self) -> Option<Message> {
+        self.queue.pop()
+    }
+
+    /// No message waiting.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Counts a message the receiver took out. True when room goes back to
+    /// the sender now: its held-back messages should be moved over.
+    pub(crate) fn count_received(&self) -> bool {
+        let received = self
+            .received
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(1);
+        if self.hwm == 0 {
+            return false;
+        }
+        let uncredited = received.wrapping_sub(self.credited.load(Ordering::Relaxed));
+        if uncredited >= self.hwm.div_ceil(2) {
+            self.credited.store(received, Ordering::Release);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The receiver found the queue empty and stops looking at it, unless a
+    /// message came in meanwhile that no sender will tell it about: then it
+    /// must go on taking (true).
+    pub(crate) fn unlist(&self) -> bool {
+        self.listed.store(false, Ordering::SeqCst);
+        // Either the sender saw `listed` false (and tells us), or we see its
+        // message and list it again ourselves.
+        !self.queue.is_empty() && !self.listed.swap(true, Ordering::SeqCst)
+    }
+
+    /// Drops what is queued (the receiver discards its peer's input).
+    pub(crate) fn clear(&self) {
+        while self.queue.pop().is_some() {}
+    }
+}
+
+/// Whether `to` reads an inproc peer's messages from the link's [`Flow`]
+/// (see the module's notes).
+fn reads_flows(to: &SocketCore) -> bool {
+    matches!(
+        to.kind,
+        SocketType::Pull
+            | SocketType::Pair
+            | SocketType::Dealer
+            | SocketType::Router
+            | SocketType::Rep
+    ) && !to.state.lock().opts.conflate
+}
+
+fn flow_for(to: &SocketCore) -> Option<Flow> {
+    reads_flows(to).then(|| Flow::new(to.state.lock().opts.rcvhwm))
 }
 
 /// Moves what `from` has queued on the link's peer into the receiver, as
@@ -206,7 +357,11 @@ pub(crate) fn push(from: &SocketCore, link: &InprocLink) {
     BATCH_BUF.with(|cell| {
         let mut batch = cell.take();
         loop {
-            let room = to.inbox_room(link.to_peer).min(BATCH);
+            let room = match &link.flow {
+                Some(flow) => flow.room(),
+                None => to.inbox_room(link.to_peer),
+            }
+            .min(BATCH);
             if room == 0 {
                 // Waking the pipe task here would only spin it: nothing
                 // changes until the receiver takes messages, and then it pulls.
@@ -221,7 +376,22 @@ pub(crate) fn push(from: &SocketCore, link: &InprocLink) {
             if batch.is_empty() {
                 break;
             }
-            to.deliver(link.to_peer, &mut batch);
+            match &link.flow {
+                // Put in with no state lock held: telling the receiver
+                // takes its lock, and it may be pushing to us.
+                Some(flow) => {
+                    let mut edge = false;
+                    for m in batch.drain(..) {
+                        edge |= flow.put(m);
+                    }
+                    if edge {
+                        to.announce(link.to_peer);
+                    }
+                }
+                None => {
+                    to.deliver(link.to_peer, &mut batch);
+                }
+            }
             if !more {
                 break;
             }
@@ -242,6 +412,16 @@ pub(crate) fn send_now(link: &InprocLink, msg: Message) -> Result<(), Message> {
     let dead = link.lock.lock();
     if *dead || link.cancel.is_cancelled() {
         return Err(msg);
+    }
+    if let Some(flow) = &link.flow {
+        if flow.room() == 0 || to.is_closed() {
+            return Err(msg);
+        }
+        if flow.put(msg) {
+            drop(dead);
+            to.announce(link.to_peer);
+        }
+        return Ok(());
     }
     BATCH_BUF.with(|cell| {
         let mut batch = cell.take();
@@ -307,6 +487,7 @@ fn start_pipe(
         to: Arc::downgrade(&binder),
         to_peer: bpeer,
         cancel: bind_cancel.clone(),
+        flow: flow_for(&binder),
     });
     let down = Arc::new(InprocLink {
         lock: Mutex::new(false),
@@ -314,11 +495,14 @@ fn start_pipe(
         to: Arc::downgrade(&conn),
         to_peer: cpeer,
         cancel: p.cancel.clone(),
+        flow: flow_for(&conn),
     });
-    conn.set_link(cpeer, Some(up.clone()));
-    binder.set_link(bpeer, Some(down.clone()));
+    // Each receiver knows where a link's messages come from before any
+    // sender can use the link (a flow's messages are found through it).
     binder.set_source(bpeer, &conn, up.clone());
     conn.set_source(cpeer, &binder, down.clone());
+    conn.set_link(cpeer, Some(up.clone()));
+    binder.set_link(bpeer, Some(down.clone()));
     // What queued before the attach (connect-before-bind, subscriptions,
     // a welcome message) moves now, in the caller's thread.
     push(&conn, &up);
