@@ -665,7 +665,15 @@ impl SocketCore {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        let linger = self.state.lock().opts.linger;
+        let st = self.state.lock();
+        let linger = st.opts.linger;
+        // inproc senders stop putting into our flows (see `Flow::close`).
+        for p in st.peers.values() {
+            if let Some(flow) = p.flow() {
+                flow.close();
+            }
+        }
+        drop(st);
         *self.linger_deadline.lock() = linger.map(|l| Instant::now() + l);
         self.closing.cancel();
         self.wake_readable(usize::MAX);
@@ -1565,14 +1573,16 @@ impl SocketCore {
         let pull = flow
             .count_received()
             .then(|| (lone.from.clone(), lone.link.clone()));
-        let more = !flow.is_empty();
+        // (Whether the flow is empty is asked only if someone waits: the
+        // answer reads the sender's cache line.)
+        let more = self.readers_waiting.load(Ordering::SeqCst) > 0 && !flow.is_empty();
         drop(rx);
         if let Some((from, link)) = pull {
             if let Some(from) = from.upgrade() {
                 inproc::push(&from, &link);
             }
         }
-        if more && self.readers_waiting.load(Ordering::SeqCst) > 0 {
+        if more {
             self.wake_readable(1);
         }
         msg

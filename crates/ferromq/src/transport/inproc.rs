@@ -230,6 +230,9 @@ pub(crate) struct Flow {
     queue: SegQueue<Message>,
     /// The receiver's RCVHWM when the pipe was made (0: no limit).
     hwm: usize,
+    /// The receiver was closed: messages stay with the sender (for a
+    /// later binding) rather than go in.
+    closed: AtomicBool,
     /// Messages put in so far (the sender's count, under the link's lock).
     sent: CachePadded<AtomicUsize>,
     /// Messages the receiver has given room back for (changes once per
@@ -247,6 +250,7 @@ impl Flow {
         Flow {
             queue: SegQueue::new(),
             hwm,
+            closed: AtomicBool::new(false),
             sent: CachePadded::new(AtomicUsize::new(0)),
             credited: CachePadded::new(AtomicUsize::new(0)),
             received: CachePadded::new(AtomicUsize::new(0)),
@@ -318,6 +322,11 @@ impl Flow {
         !self.queue.is_empty() && !self.listed.swap(true, Ordering::SeqCst)
     }
 
+    /// The receiver is closed: nothing more goes in.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
     /// Drops what is queued (the receiver discards its peer's input).
     pub(crate) fn clear(&self) {
         while self.queue.pop().is_some() {}
@@ -338,7 +347,13 @@ fn reads_flows(to: &SocketCore) -> bool {
 }
 
 fn flow_for(to: &SocketCore) -> Option<Flow> {
-    reads_flows(to).then(|| Flow::new(to.state.lock().opts.rcvhwm))
+    reads_flows(to).then(|| {
+        let flow = Flow::new(to.state.lock().opts.rcvhwm);
+        if to.is_closed() {
+            flow.close();
+        }
+        flow
+    })
 }
 
 /// Moves what `from` has queued on the link's peer into the receiver, as
@@ -406,22 +421,31 @@ pub(crate) fn push(from: &SocketCore, link: &InprocLink) {
 /// of queueing it and moving it over, five. Handed back if the receiver has
 /// no room or the link is down; the caller then queues it as usual.
 pub(crate) fn send_now(link: &InprocLink, msg: Message) -> Result<(), Message> {
+    if let Some(flow) = &link.flow {
+        // No hold on the receiver unless it must be told: that count is
+        // on a cache line it uses.
+        let dead = link.lock.lock();
+        if *dead
+            || link.cancel.is_cancelled()
+            || flow.room() == 0
+            || flow.closed.load(Ordering::Acquire)
+        {
+            return Err(msg);
+        }
+        if flow.put(msg) {
+            drop(dead);
+            if let Some(to) = link.to.upgrade() {
+                to.announce(link.to_peer);
+            }
+        }
+        return Ok(());
+    }
     let Some(to) = link.to.upgrade() else {
         return Err(msg);
     };
     let dead = link.lock.lock();
     if *dead || link.cancel.is_cancelled() {
         return Err(msg);
-    }
-    if let Some(flow) = &link.flow {
-        if flow.room() == 0 || to.is_closed() {
-            return Err(msg);
-        }
-        if flow.put(msg) {
-            drop(dead);
-            to.announce(link.to_peer);
-        }
-        return Ok(());
     }
     BATCH_BUF.with(|cell| {
         let mut batch = cell.take();
