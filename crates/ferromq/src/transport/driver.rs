@@ -72,12 +72,14 @@ pub(crate) async fn run<S: Stream>(
             }
         }
     }
-    if !matches!(r, Ok(Exit::Done)) {
-        core.event(monitor::DISCONNECTED, stream.fd() as u32, &endpoint);
-    }
     if let Some(id) = peer {
         // Accepted peers go with their connection; connect peers wait for the next one.
         core.detach(id, matches!(slot, Slot::New(_)));
+    }
+    // After the detach: whoever acts on the event finds the peer gone (a
+    // ROUTER no longer routes to it).
+    if !matches!(r, Ok(Exit::Done)) {
+        core.event(monitor::DISCONNECTED, stream.fd() as u32, &endpoint);
     }
     match r {
         Ok(exit) => exit,
