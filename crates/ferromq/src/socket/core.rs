@@ -352,6 +352,9 @@ enum Direct {
 /// How long a blocking call watches for an inproc peer's wake before parking.
 const SPIN: Duration = Duration::from_micros(20);
 
+/// How much of [`SPIN`] an async call spends without yielding to its runtime.
+const SPIN_IN_PLACE: Duration = Duration::from_micros(3);
+
 fn seed() -> u32 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -1778,6 +1781,35 @@ impl SocketCore {
             other => return other,
         }
         let _waiting = self.count_waiting(event);
+        // As `wait_blocking` spins for an inproc peer's wake, a task
+        // watches for it too before it waits on the event: a moment in
+        // place, then yielding to its runtime between looks (other tasks
+        // run) for the rest of the spin time.
+        if timeout != Some(Duration::ZERO) && self.inproc_links.load(Ordering::Relaxed) > 0 {
+            let start = self.epoch.load(Ordering::Acquire);
+            let now = Instant::now();
+            let (in_place, until) = (now + SPIN_IN_PLACE, now + SPIN);
+            loop {
+                let t = Instant::now();
+                if t >= until {
+                    break;
+                }
+                if t < in_place {
+                    for _ in 0..64 {
+                        std::hint::spin_loop();
+                    }
+                } else {
+                    tokio::task::yield_now().await;
+                }
+                if self.epoch.load(Ordering::Acquire) != start {
+                    match f() {
+                        Err(e) if would_block(&e) => {}
+                        other => return other,
+                    }
+                    break;
+                }
+            }
+        }
         loop {
             match f() {
                 Err(e) if would_block(&e) => {}
