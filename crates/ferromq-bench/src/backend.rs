@@ -39,7 +39,7 @@ fn single_frame(mut msg: ferromq::Message) -> Result<Bytes> {
 
 /// ferromq's two front ends differ only in `.await`: one macro writes both.
 macro_rules! ferromq_backend {
-    ($(#[$doc:meta])* $name:ident, $sock:ty, $make:ident $(, $aw:tt)?) => {
+    ($(#[$doc:meta])* $name:ident, $sock:ty, $make:ident, $context:expr, $term:ident $(, $aw:tt)?) => {
         $(#[$doc])*
         pub struct $name {
             /// `None` for inproc: the process's shared context.
@@ -50,7 +50,7 @@ macro_rules! ferromq_backend {
 
         impl $name {
             fn open(setup: Setup) -> Result<Self> {
-                let ctx = (setup.transport != Transport::Inproc).then(ferromq::Context::new);
+                let ctx = (setup.transport != Transport::Inproc).then($context);
                 let sock = ctx
                     .as_ref()
                     .unwrap_or_else(|| shared(&FERROMQ_INPROC, ferromq::Context::new))
@@ -117,7 +117,7 @@ macro_rules! ferromq_backend {
                 let $name { ctx, sock, .. } = self;
                 sock.close();
                 match ctx {
-                    Some(ctx) => ctx.term()?,
+                    Some(ctx) => ctx.$term() $(.$aw)? ?,
                     // inproc: the peer thread reads to the last message.
                     None => {}
                 }
@@ -131,15 +131,21 @@ ferromq_backend!(
     /// `ferromq` with the blocking [`ferromq::Socket`].
     Ferromq,
     ferromq::Socket,
-    socket
+    socket,
+    ferromq::Context::new,
+    term
 );
 
 ferromq_backend!(
     /// `ferromq` with the async [`ferromq::AsyncSocket`], run in a tokio
-    /// current-thread runtime.
+    /// current-thread runtime, which its connections run on too (tcp, ipc).
     FerromqAsync,
     ferromq::AsyncSocket,
     async_socket,
+    || ferromq::Context::builder()
+        .runtime(tokio::runtime::Handle::current())
+        .build(),
+    term_async,
     await
 );
 

@@ -483,6 +483,11 @@ impl AsyncSocket {
     /// Cancel safety: if the future is dropped, the message was either queued
     /// whole or not at all (and is then lost with the future).
     pub async fn send(&self, msg: impl Into<Message>) -> Result<(), SendError> {
+        // A send that never has to wait would never give the runtime back:
+        // take part in tokio's cooperative budget (every so many sends,
+        // other tasks run, the connections' among them on a context that
+        // runs on the application's runtime).
+        tokio::task::consume_budget().await;
         // Fast path: no timeout lookup unless the send has to wait.
         let msg = match self.h.core.try_send(msg.into()) {
             Err(e) if matches!(e.error, Error::WouldBlock) => e.message,
@@ -513,6 +518,13 @@ impl AsyncSocket {
     /// Cancel safety: dropping the future loses no message; a message is
     /// taken off the queue only in the poll that returns it.
     pub async fn recv(&self) -> Result<Message> {
+        // As in `send`: a stream of ready messages yields now and then,
+        // unless our connections run on this very thread (a current-thread
+        // runtime of the application): then the stream stops by itself
+        // once the queue is empty, and draining it first keeps it short.
+        if !self.h.core.shared.drivers_share_thread() {
+            tokio::task::consume_budget().await;
+        }
         match self.h.core.try_recv() {
             Err(Error::WouldBlock) => {}
             r => return r,

@@ -36,6 +36,8 @@ pub struct Context {
 }
 
 pub(crate) struct ContextInner {
+    /// The context's own I/O threads; `None` when it runs on the
+    /// application's runtime ([`ContextBuilder::runtime`]).
     rt: Option<Runtime>,
     pub shared: Arc<Shared>,
 }
@@ -51,6 +53,10 @@ pub(crate) struct Shared {
     terminated: AtomicBool,
     /// inproc names bound in this context, and connectors waiting for them.
     pub inproc: Mutex<crate::transport::inproc::Registry>,
+    /// The runtime is the application's ([`ContextBuilder::runtime`]).
+    app_runtime: bool,
+    /// ... and a current-thread one.
+    one_thread: bool,
 }
 
 struct TaskGuard(Arc<Shared>);
@@ -83,6 +89,17 @@ impl Shared {
         socks.push(Arc::downgrade(core));
     }
 
+    /// Whether connections run on the application's runtime, beside its tasks.
+    pub fn on_app_runtime(&self) -> bool {
+        self.app_runtime
+    }
+
+    /// Whether connections run on the application's current-thread
+    /// runtime: the thread of every task that uses this context's sockets.
+    pub fn drivers_share_thread(&self) -> bool {
+        self.one_thread
+    }
+
     /// Records that a closing socket dropped queued messages at its linger deadline.
     pub fn note_unflushed(&self) {
         self.unflushed.fetch_add(1, Ordering::AcqRel);
@@ -98,6 +115,26 @@ impl Shared {
                 return;
             }
             l.wait();
+        }
+    }
+
+    async fn idle(&self) {
+        loop {
+            if self.tasks.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            let l = self.idle.listen();
+            if self.tasks.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            l.await;
+        }
+    }
+
+    fn linger_result(&self) -> Result<()> {
+        match self.unflushed.load(Ordering::Acquire) {
+            0 => Ok(()),
+            n => Err(Error::LingerExpired(n)),
         }
     }
 }
@@ -118,6 +155,7 @@ impl Context {
         ContextBuilder {
             io_threads: 1,
             on_thread_start: None,
+            runtime: None,
         }
     }
 
@@ -127,14 +165,24 @@ impl Context {
     ///
     /// Returns [`Error::LingerExpired`] if some socket gave up at its linger
     /// deadline with messages still queued.
+    ///
+    /// On a context that runs on the application's runtime
+    /// ([`ContextBuilder::runtime`]), call this from outside that runtime's
+    /// threads, or use [`term_async`](Self::term_async).
     pub fn term(self) -> Result<()> {
         let shared = self.inner.shared.clone();
         drop(self);
         shared.wait_idle();
-        match shared.unflushed.load(Ordering::Acquire) {
-            0 => Ok(()),
-            n => Err(Error::LingerExpired(n)),
-        }
+        shared.linger_result()
+    }
+
+    /// [`term`](Self::term) for async code: waits without blocking the
+    /// thread, so the connections it waits for may run on the same runtime.
+    pub async fn term_async(self) -> Result<()> {
+        let shared = self.inner.shared.clone();
+        drop(self);
+        shared.idle().await;
+        shared.linger_result()
     }
 
     /// Shuts the context down without waiting (`zmq_ctx_shutdown`): every
@@ -178,6 +226,7 @@ impl Context {
 pub struct ContextBuilder {
     io_threads: usize,
     on_thread_start: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
+    runtime: Option<Handle>,
 }
 
 impl ContextBuilder {
@@ -194,8 +243,26 @@ impl ContextBuilder {
         self
     }
 
-    /// Starts the context's I/O threads.
+    /// Runs the context's connections on `handle`'s tokio runtime (which
+    /// must have I/O and time enabled) instead of I/O threads of its own.
+    ///
+    /// For async sockets on a current-thread runtime this saves a thread
+    /// hop per message: a connection's task and the task awaiting its
+    /// messages run on one thread, as everything does there. Blocking
+    /// calls on such a context must come from other threads (a blocked
+    /// runtime thread would hold up the connections it waits for), and
+    /// dropping it does not wait for unsent messages: use
+    /// [`Context::term_async`] for that.
+    pub fn runtime(mut self, handle: Handle) -> Self {
+        self.runtime = Some(handle);
+        self
+    }
+
+    /// Starts the context's I/O threads (or takes the given runtime).
     pub fn build(self) -> Context {
+        if let Some(handle) = self.runtime {
+            return Context::on(None, handle);
+        }
         let mut b = tokio::runtime::Builder::new_multi_thread();
         b.worker_threads(self.io_threads)
             .thread_name("ferromq-io")
@@ -205,20 +272,27 @@ impl ContextBuilder {
             b.on_thread_start(move || f());
         }
         let rt = b.build().expect("failed to start the I/O runtime");
+        let handle = rt.handle().clone();
+        Context::on(Some(rt), handle)
+    }
+}
+
+impl Context {
+    fn on(rt: Option<Runtime>, handle: Handle) -> Context {
         let shared = Arc::new(Shared {
-            handle: rt.handle().clone(),
             tasks: AtomicUsize::new(0),
             idle: Event::new(),
             unflushed: AtomicUsize::new(0),
             sockets: Mutex::new(Vec::new()),
             terminated: AtomicBool::new(false),
             inproc: Mutex::new(Default::default()),
+            app_runtime: rt.is_none(),
+            one_thread: rt.is_none()
+                && handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread,
+            handle,
         });
         Context {
-            inner: Arc::new(ContextInner {
-                rt: Some(rt),
-                shared,
-            }),
+            inner: Arc::new(ContextInner { rt, shared }),
         }
     }
 }
@@ -227,6 +301,7 @@ impl std::fmt::Debug for ContextBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ContextBuilder")
             .field("io_threads", &self.io_threads)
+            .field("runtime", &self.runtime.is_some())
             .finish()
     }
 }
@@ -249,9 +324,10 @@ impl Drop for ContextInner {
     fn drop(&mut self) {
         // Every socket is closed by now (each holds the context); wait for
         // their drivers to flush within linger, then stop the I/O threads
-        // without blocking, so this works inside an async runtime too.
-        self.shared.wait_idle();
+        // without blocking, so this works inside an async runtime too. On
+        // the application's runtime the drivers finish there, unwaited.
         if let Some(rt) = self.rt.take() {
+            self.shared.wait_idle();
             rt.shutdown_background();
         }
     }

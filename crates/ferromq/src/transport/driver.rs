@@ -202,41 +202,52 @@ async fn pump<S: Stream>(
         if !ingest {
             continue;
         }
-        let mut guard = wire.lock();
-        let budget = core.decode_budget(*peer);
-        let open = wire.read_input(&mut guard, budget, &mut batch, |buf| {
-            stream.try_read_buf(buf)
-        })?;
-        let backlog = guard.backlog;
-        let conn = &mut guard.conn;
-        while let Some(ev) = conn.poll_event() {
-            match ev {
-                Event::Handshaken(info) => match core.attach(slot, &info, driver, Some(wire), {
-                    let mut meta = info.metadata.clone();
-                    stream.peer_properties(&mut meta);
-                    Some(Arc::new(meta))
-                }) {
-                    Some(id) => {
-                        *peer = Some(id);
-                        core.event(monitor::HANDSHAKE_SUCCEEDED, 0, endpoint);
-                    }
-                    None => return Ok(Exit::Lost),
-                },
-                Event::Message(m) => batch.push(m),
-                Event::Subscribe(t) => batch.push(subscription_message(true, &t)),
-                Event::Cancel(t) => batch.push(subscription_message(false, &t)),
+        let delivered = {
+            let mut guard = wire.lock();
+            let budget = core.decode_budget(*peer);
+            let open = wire.read_input(&mut guard, budget, &mut batch, |buf| {
+                stream.try_read_buf(buf)
+            })?;
+            let backlog = guard.backlog;
+            let conn = &mut guard.conn;
+            while let Some(ev) = conn.poll_event() {
+                match ev {
+                    Event::Handshaken(info) => match core.attach(slot, &info, driver, Some(wire), {
+                        let mut meta = info.metadata.clone();
+                        stream.peer_properties(&mut meta);
+                        Some(Arc::new(meta))
+                    }) {
+                        Some(id) => {
+                            *peer = Some(id);
+                            core.event(monitor::HANDSHAKE_SUCCEEDED, 0, endpoint);
+                        }
+                        None => return Ok(Exit::Lost),
+                    },
+                    Event::Message(m) => batch.push(m),
+                    Event::Subscribe(t) => batch.push(subscription_message(true, &t)),
+                    Event::Cancel(t) => batch.push(subscription_message(false, &t)),
+                }
             }
-        }
-        if let Some(id) = *peer {
-            if !batch.is_empty() || backlog {
-                // With a backlog the queue is full (or was when we looked):
-                // this marks the reader paused until it has room again.
-                read_paused = core.deliver(id, &mut batch);
+            let mut delivered = false;
+            if let Some(id) = *peer {
+                if !batch.is_empty() || backlog {
+                    // With a backlog the queue is full (or was when we looked):
+                    // this marks the reader paused until it has room again.
+                    delivered = !batch.is_empty();
+                    read_paused = core.deliver(id, &mut batch);
+                }
             }
-        }
-        // Deliver what came with the end of stream before reporting it.
-        if !open {
-            return Err(io::ErrorKind::UnexpectedEof.into());
+            // Deliver what came with the end of stream before reporting it.
+            if !open {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            delivered
+        };
+        if delivered && core.shared.on_app_runtime() {
+            // On the application's runtime the receiving task may share our
+            // thread: let it take what we delivered before we read more
+            // (else the inbox fills to its limit first, memory and all).
+            tokio::task::yield_now().await;
         }
     }
 }

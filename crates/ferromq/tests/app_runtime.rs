@@ -1,0 +1,64 @@
+//! A context on the application's tokio runtime (`ContextBuilder::runtime`):
+//! connections run as tasks on the application's own thread.
+
+use std::time::Duration;
+
+use ferromq::{Context, SocketType};
+use tokio::runtime::Handle;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Request and reply over tcp on a current-thread runtime: the connections'
+/// tasks and the application's share its one thread.
+#[tokio::test(flavor = "current_thread")]
+async fn round_trips_on_a_current_thread_runtime() {
+    let ctx = Context::builder().runtime(Handle::current()).build();
+    let rep = ctx.async_socket(SocketType::Rep).unwrap();
+    rep.bind("tcp://127.0.0.1:*").unwrap();
+    let req = ctx.async_socket(SocketType::Req).unwrap();
+    req.connect(&rep.last_endpoint()).unwrap();
+    let exchange = async {
+        for i in 0..200u32 {
+            req.send(i.to_be_bytes().to_vec()).await.unwrap();
+            let m = rep.recv().await.unwrap();
+            rep.send(m).await.unwrap();
+            assert_eq!(&req.recv().await.unwrap()[0][..], &i.to_be_bytes());
+        }
+    };
+    tokio::time::timeout(WAIT, exchange)
+        .await
+        .expect("round trips finish");
+    drop((req, rep));
+    tokio::time::timeout(WAIT, ctx.term_async())
+        .await
+        .expect("term_async returns")
+        .unwrap();
+}
+
+/// `term_async` waits, without blocking the runtime's thread, until a
+/// closed socket's queued messages are out: all of them then arrive.
+#[tokio::test(flavor = "current_thread")]
+async fn term_async_waits_for_the_flush() {
+    let receiving = Context::builder().runtime(Handle::current()).build();
+    let pull = receiving.async_socket(SocketType::Pull).unwrap();
+    pull.set_rcvhwm(10);
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let sending = Context::builder().runtime(Handle::current()).build();
+    let push = sending.async_socket(SocketType::Push).unwrap();
+    push.connect(&pull.last_endpoint()).unwrap();
+    const N: u32 = 5000;
+    for i in 0..N {
+        push.send(i.to_be_bytes().to_vec()).await.unwrap();
+    }
+    drop(push);
+    let (term, received) = tokio::join!(
+        tokio::time::timeout(WAIT, sending.term_async()),
+        tokio::time::timeout(WAIT, async {
+            for i in 0..N {
+                assert_eq!(&pull.recv().await.unwrap()[0][..], &i.to_be_bytes());
+            }
+        }),
+    );
+    term.expect("term_async returns once flushed").unwrap();
+    received.expect("every message arrives");
+}
