@@ -101,18 +101,14 @@ impl Peer {
 
     /// Moves what its flow holds into the inbox (the flow's link is going
     /// away). Call with the socket's receive cache locked, so no receive
-    /// takes from the flow meanwhile. True if the inbox was empty and is
-    /// not now.
-    fn drain_flow(&mut self) -> bool {
-        let was_empty = self.inbox.is_empty();
-        if let Some((_, link)) = &self.source {
-            if let Some(flow) = link.flow() {
-                while let Some(m) = flow.pop() {
-                    self.inbox.push_back(m);
-                }
+    /// takes from the flow meanwhile.
+    fn drain_flow(&mut self) {
+        // (The fields, not `flow()`: the inbox is borrowed beside it.)
+        if let Some(flow) = self.source.as_ref().and_then(|(_, l)| l.flow()) {
+            while let Some(m) = flow.pop() {
+                self.inbox.push_back(m);
             }
         }
-        was_empty && !self.inbox.is_empty()
     }
 
     /// How to get this peer's queue moving.

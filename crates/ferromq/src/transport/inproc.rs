@@ -20,10 +20,9 @@
 //! socket's rules applied as messages arrive, and take deliveries into
 //! their peer's inbox under their lock.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
 use std::collections::HashMap;
 use std::io;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use crossbeam_queue::SegQueue;
