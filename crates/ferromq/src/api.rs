@@ -489,9 +489,20 @@ impl AsyncSocket {
         // runs on the application's runtime).
         tokio::task::consume_budget().await;
         // Fast path: no timeout lookup unless the send has to wait.
-        let msg = match self.h.core.try_send(msg.into()) {
+        let core = &self.h.core;
+        let msg = match core.try_send_behind(msg.into()) {
+            Ok(behind) => {
+                if behind && core.shared.on_app_runtime() {
+                    // Queued behind others for a connection that runs on
+                    // our runtime: let it write before we queue more (big
+                    // messages would otherwise pile up to the HWM, memory
+                    // and all). The message is queued: cancel-safe.
+                    tokio::task::yield_now().await;
+                }
+                return Ok(());
+            }
             Err(e) if matches!(e.error, Error::WouldBlock) => e.message,
-            r => return r,
+            Err(e) => return Err(e),
         };
         // The waiting future is large (~700 bytes, with its timer): boxed,
         // so that every send's future, moved on each call, stays small.

@@ -62,3 +62,40 @@ async fn term_async_waits_for_the_flush() {
     term.expect("term_async returns once flushed").unwrap();
     received.expect("every message arrives");
 }
+
+/// A task that sends without ever waiting still lets its connections write
+/// as it goes (here: 1 MiB messages queue behind each other, and the
+/// connection, on the same thread, writes the first ones before the loop
+/// ends), rather than queueing everything first.
+#[tokio::test(flavor = "current_thread")]
+async fn a_sending_task_lets_its_connection_write_as_it_goes() {
+    // The receiver has I/O threads of its own: it reads while this thread
+    // is busy (or blocked).
+    let other = Context::new();
+    let pull = other.socket(SocketType::Pull).unwrap();
+    pull.set_rcvtimeo(Some(Duration::from_secs(5)));
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let ctx = Context::builder().runtime(Handle::current()).build();
+    let push = ctx.async_socket(SocketType::Push).unwrap();
+    push.connect(&pull.last_endpoint()).unwrap();
+    // Up and running: a first message makes it across.
+    push.send(b"hello".to_vec()).await.unwrap();
+    let pull = tokio::task::spawn_blocking(move || {
+        assert_eq!(&pull.recv().unwrap()[0][..], b"hello");
+        pull
+    })
+    .await
+    .unwrap();
+    let big = vec![7u8; 1 << 20];
+    for _ in 0..8 {
+        push.send(big.clone()).await.unwrap();
+    }
+    // Blocking this thread now stops the connection: only what it wrote
+    // during the loop can arrive.
+    let first = pull
+        .recv()
+        .expect("the first big message went out during the loop");
+    assert_eq!(first[0].len(), 1 << 20);
+    drop(push);
+    drop(ctx);
+}

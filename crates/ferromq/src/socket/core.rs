@@ -1052,6 +1052,12 @@ impl SocketCore {
 
     /// Sends without waiting. `Err(WouldBlock)` hands the message back.
     pub fn try_send(&self, msg: Message) -> Result<(), SendError> {
+        self.try_send_behind(msg).map(|_| ())
+    }
+
+    /// As [`try_send`](Self::try_send); `Ok(true)` when the message was
+    /// queued behind others for a connection (its driver is behind).
+    pub(crate) fn try_send_behind(&self, msg: Message) -> Result<bool, SendError> {
         if self.is_dead() {
             return Err(SendError::new(Error::Terminated, msg));
         }
@@ -1089,7 +1095,7 @@ impl SocketCore {
         for k in kicks {
             self.kick(k);
         }
-        Ok(())
+        Ok(false)
     }
 
     /// ROUTER: whether a message to `routing_id` would be taken now:
@@ -1160,7 +1166,7 @@ impl SocketCore {
         &self,
         mut guard: parking_lot::MutexGuard<'_, State>,
         msg: Message,
-    ) -> Result<(), SendError> {
+    ) -> Result<bool, SendError> {
         let st = &mut *guard;
         let opts = &st.opts;
         let peers = &mut st.peers;
@@ -1214,7 +1220,7 @@ impl SocketCore {
                 let Some(mut guard) = send_direct(wire, guard, &full) else {
                     // Answering may make the next request readable.
                     self.signal_fd();
-                    return Ok(());
+                    return Ok(false);
                 };
                 match guard.peers.get_mut(&peer) {
                     Some(p) if !p.gone => {
@@ -1232,7 +1238,7 @@ impl SocketCore {
                 }
                 // Answering may make the next request readable.
                 self.signal_fd();
-                return Ok(());
+                return Ok(false);
             }
             SocketType::Router => {
                 let mut msg = msg;
@@ -1253,14 +1259,14 @@ impl SocketCore {
                         msg.push_front(rid);
                         return Err(SendError::new(Error::HostUnreachable, msg));
                     }
-                    return Ok(());
+                    return Ok(false);
                 };
                 if !opts.has_out_room(peers[&t].out.len()) {
                     if opts.router_mandatory {
                         msg.push_front(rid);
                         return Err(SendError::new(Error::WouldBlock, msg));
                     }
-                    return Ok(());
+                    return Ok(false);
                 }
                 (t, msg)
             }
@@ -1275,7 +1281,7 @@ impl SocketCore {
             _ => (None, None),
         };
         let Some(mut guard) = send_direct(wire, guard, &msg) else {
-            return Ok(());
+            return Ok(false);
         };
         let msg = match link {
             Some(link) => {
@@ -1283,7 +1289,7 @@ impl SocketCore {
                 // receiver's inbox if it has room.
                 drop(guard);
                 match inproc::send_now(&link, msg) {
-                    Ok(()) => return Ok(()),
+                    Ok(()) => return Ok(false),
                     Err(msg) => {
                         guard = self.state.lock();
                         msg
@@ -1307,7 +1313,7 @@ impl SocketCore {
         if let Some(k) = kick {
             self.kick(k);
         }
-        Ok(())
+        Ok(!edge)
     }
 
     /// Receives without waiting.
