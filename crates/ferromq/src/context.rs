@@ -252,7 +252,8 @@ impl ContextBuilder {
     /// calls on such a context must come from other threads (a blocked
     /// runtime thread would hold up the connections it waits for), and
     /// dropping it does not wait for unsent messages: use
-    /// [`Context::term_async`] for that.
+    /// [`Context::term_async`] for that. `io_threads` and
+    /// `on_thread_start` do not apply: the threads are the runtime's.
     pub fn runtime(mut self, handle: Handle) -> Self {
         self.runtime = Some(handle);
         self
