@@ -1318,6 +1318,13 @@ impl SocketCore {
 
     /// Receives without waiting.
     pub fn try_recv(&self) -> Result<Message, Error> {
+        // The common case first, with no layer of `Option` and `Result`
+        // between the cache and the caller (each moves the message).
+        if self.rx_len.load(Ordering::Acquire) > 0 && !self.is_dead() {
+            if let Some(m) = self.pop_cached(self.rx.lock()) {
+                return Ok(m);
+            }
+        }
         loop {
             if let Some(m) = self.try_recv_once()? {
                 return Ok(m);
@@ -1550,6 +1557,12 @@ impl SocketCore {
                 d.notify_one();
             }
         }
+        self.pop_cached(rx)
+    }
+
+    /// Takes the next message of the receive cache, if any.
+    #[inline]
+    fn pop_cached(&self, mut rx: parking_lot::MutexGuard<'_, RxCache>) -> Option<Message> {
         let mut msg = rx.msgs.pop_front()?;
         msg.set_metadata(rx.meta.clone());
         let left = rx.msgs.len();
