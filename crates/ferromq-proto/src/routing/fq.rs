@@ -41,6 +41,11 @@ impl FairQueue {
         self.ready.retain(|&p| p != peer);
     }
 
+    /// The peers in the queue, in turn order.
+    pub fn iter(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.ready.iter().copied()
+    }
+
     /// True when no peer has input.
     pub fn is_empty(&self) -> bool {
         self.ready.is_empty()

@@ -654,9 +654,13 @@ impl SocketCore {
         if self.flows.load(Ordering::Acquire) == 0 {
             return !st.fq.is_empty();
         }
-        st.peers
-            .values()
-            .any(|p| p.in_fq && (!p.inbox.is_empty() || p.flow().is_some_and(|f| !f.is_empty())))
+        // The peers in the fair queue, in turn order: the first usually has
+        // input, so this rarely looks further.
+        st.fq.iter().any(|id| {
+            st.peers
+                .get(&id)
+                .is_some_and(|p| !p.inbox.is_empty() || p.flow().is_some_and(|f| !f.is_empty()))
+        })
     }
 
     /// Closes the socket: no more calls; drivers flush until the linger deadline.
