@@ -6,7 +6,7 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
-use event_listener::{Event, Listener};
+use event_listener::{Event, EventListener, Listener};
 use ferromq_proto::SocketType;
 use tokio::runtime::{Handle, Runtime};
 
@@ -105,28 +105,24 @@ impl Shared {
         self.unflushed.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// A listener for the last task's end, or `None` if none is left
+    /// (looked at before and after listening, so no end is missed).
+    fn listen_unless_idle(&self) -> Option<EventListener> {
+        if self.tasks.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let l = self.idle.listen();
+        (self.tasks.load(Ordering::Acquire) != 0).then_some(l)
+    }
+
     fn wait_idle(&self) {
-        loop {
-            if self.tasks.load(Ordering::Acquire) == 0 {
-                return;
-            }
-            let l = self.idle.listen();
-            if self.tasks.load(Ordering::Acquire) == 0 {
-                return;
-            }
+        while let Some(l) = self.listen_unless_idle() {
             l.wait();
         }
     }
 
     async fn idle(&self) {
-        loop {
-            if self.tasks.load(Ordering::Acquire) == 0 {
-                return;
-            }
-            let l = self.idle.listen();
-            if self.tasks.load(Ordering::Acquire) == 0 {
-                return;
-            }
+        while let Some(l) = self.listen_unless_idle() {
             l.await;
         }
     }

@@ -348,6 +348,24 @@ enum Direct {
 /// How long a blocking call watches for an inproc peer's wake before parking.
 const SPIN: Duration = Duration::from_micros(20);
 
+/// A watch for a wake-up (see [`SocketCore::spin`]).
+struct Spin {
+    /// The wake-up epoch when it began.
+    epoch: u64,
+    began: Instant,
+}
+
+impl Spin {
+    /// A wake-up came since it began.
+    fn woken(&self, core: &SocketCore) -> bool {
+        core.epoch.load(Ordering::Acquire) != self.epoch
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.began.elapsed()
+    }
+}
+
 /// How much of [`SPIN`] an async call spends without yielding to its runtime.
 const SPIN_IN_PLACE: Duration = Duration::from_micros(3);
 
@@ -1610,6 +1628,18 @@ impl SocketCore {
         msg
     }
 
+    /// A watch for an inproc peer's wake-up before parking, when one is
+    /// worth it: the call may wait, and the wake would come from another
+    /// application thread (see `wait_blocking`).
+    fn spin(&self, timeout: Option<Duration>) -> Option<Spin> {
+        (timeout != Some(Duration::ZERO) && self.inproc_links.load(Ordering::Relaxed) > 0).then(
+            || Spin {
+                epoch: self.epoch.load(Ordering::Acquire),
+                began: Instant::now(),
+            },
+        )
+    }
+
     /// Counts a receiver as waiting (see `readers_waiting`) until the
     /// returned guard drops; nothing for senders.
     fn count_waiting(&self, event: &Event) -> Option<WaitingGuard<'_>> {
@@ -1638,13 +1668,11 @@ impl SocketCore {
         // the lock, without syscalls) before parking, which costs tens of
         // microseconds each way. Over tcp and ipc the wake comes from an I/O
         // thread that needs the CPU more than we need to spin.
-        if timeout != Some(Duration::ZERO) && self.inproc_links.load(Ordering::Relaxed) > 0 {
-            let start = self.epoch.load(Ordering::Acquire);
-            let until = Instant::now() + SPIN;
-            'spin: while Instant::now() < until {
+        if let Some(spin) = self.spin(timeout) {
+            'spin: while spin.elapsed() < SPIN {
                 for _ in 0..64 {
                     std::hint::spin_loop();
-                    if self.epoch.load(Ordering::Acquire) != start {
+                    if spin.woken(self) {
                         match f() {
                             Err(e) if would_block(&e) => {}
                             other => return other,
@@ -1804,23 +1832,20 @@ impl SocketCore {
         // watches for it too before it waits on the event: a moment in
         // place, then yielding to its runtime between looks (other tasks
         // run) for the rest of the spin time.
-        if timeout != Some(Duration::ZERO) && self.inproc_links.load(Ordering::Relaxed) > 0 {
-            let start = self.epoch.load(Ordering::Acquire);
-            let now = Instant::now();
-            let (in_place, until) = (now + SPIN_IN_PLACE, now + SPIN);
+        if let Some(spin) = self.spin(timeout) {
             loop {
-                let t = Instant::now();
-                if t >= until {
+                let t = spin.elapsed();
+                if t >= SPIN {
                     break;
                 }
-                if t < in_place {
+                if t < SPIN_IN_PLACE {
                     for _ in 0..64 {
                         std::hint::spin_loop();
                     }
                 } else {
                     tokio::task::yield_now().await;
                 }
-                if self.epoch.load(Ordering::Acquire) != start {
+                if spin.woken(self) {
                     match f() {
                         Err(e) if would_block(&e) => {}
                         other => return other,
