@@ -189,6 +189,7 @@ both_apis!(
     linger_before_peer_exists,
     multipart_atomic,
     large_message_backlog,
+    frames_of_every_size_in_one_stream,
     round_robin,
     fair_queue,
     shared_socket,
@@ -739,6 +740,51 @@ async fn large_message_backlog<A: Api>() {
             .unwrap_or_else(|e| panic!("message {i} of {N}: {e}"));
         assert_eq!(num(&m[0]), i);
         assert!(m[1] == payload, "message {i} corrupted");
+    }
+}
+
+/// Frames around the receive buffer's chunk (64 KiB), far above it and
+/// tiny, one after another in one stream (so reads end mid-frame, at frame
+/// ends and inside headers), arrive whole, in order and unaltered.
+async fn frames_of_every_size_in_one_stream<A: Api>() {
+    const SIZES: [usize; 12] = [
+        65_527,
+        1,
+        65_536,
+        65_545,
+        0,
+        3 << 20,
+        2,
+        1 << 20,
+        (1 << 20) + 1,
+        70_000,
+        200_000,
+        64 << 10,
+    ];
+    let ctx = Context::new();
+    let pull: A::S = sock(&ctx, Pull);
+    let push: A::S = sock(&ctx, Push);
+    push.link(&pull.bind_any());
+    let body = |round: usize, k: usize| -> Bytes {
+        (0..SIZES[k])
+            .map(|j| (j.wrapping_mul(31) ^ (round * 7 + k)) as u8)
+            .collect::<Vec<u8>>()
+            .into()
+    };
+    for round in 0..3 {
+        for k in 0..SIZES.len() {
+            push.send(msg([Bytes::from(format!("{round} {k}")), body(round, k)]))
+                .await
+                .unwrap();
+        }
+    }
+    for round in 0..3 {
+        for k in 0..SIZES.len() {
+            let m = pull.recv().await.unwrap();
+            assert_eq!(m[0], format!("{round} {k}"), "out of order");
+            assert_eq!(m[1].len(), SIZES[k], "frame {k} of round {round}: size");
+            assert!(m[1] == body(round, k), "frame {k} of round {round} altered");
+        }
     }
 }
 

@@ -971,18 +971,24 @@ impl SocketCore {
         if p.out.is_empty() {
             return Some(false);
         }
-        let was_full = hwm != 0 && p.out.len() >= hwm;
+        let before = p.out.len();
         while let Some(m) = p.out.pop_front() {
             if !take(m) {
                 break;
             }
         }
         let more = !p.out.is_empty();
+        // As libzmq's low-water mark: senders waiting on a full queue go on
+        // once half of it has gone, not after every message taken (with
+        // messages larger than a write batch, one per pull, that woke the
+        // sender for each one, two context switches per message).
+        let low = hwm / 2;
+        let wake = hwm != 0 && before > low && p.out.len() <= low;
         drop(st);
-        if was_full {
+        if wake {
             // Room for more than one message: every sender waiting on the
-            // full queue may go on (waking one would strand the others
-            // once that one stops sending).
+            // queue may go on (waking one would strand the others once that
+            // one stops sending).
             self.wake_writable(usize::MAX);
         }
         Some(more)

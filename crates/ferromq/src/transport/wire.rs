@@ -113,6 +113,11 @@ pub(crate) struct WireState {
     /// possibly left in `rbuf`: decode them when the queue has room, even
     /// if the stream brings nothing new.
     pub(crate) backlog: bool,
+    /// The size of the last large frame (header included), 0 after a small
+    /// one: the room to read the next frame into when a stream of large
+    /// frames has emptied `rbuf`, so that its first bytes are not read into
+    /// a smaller buffer and copied when it grows.
+    large: usize,
     /// The stream, until the driver stops with it.
     io: Option<Arc<dyn Io>>,
     /// An error met by a direct write, for the driver to act on.
@@ -128,6 +133,7 @@ impl Wire {
                 conn,
                 rbuf: BytesMut::with_capacity(READ_CHUNK),
                 backlog: false,
+                large: 0,
                 io: Some(io),
                 failed: None,
                 last_send: None,
@@ -237,7 +243,7 @@ impl Wire {
         batch: &mut Vec<Message>,
         mut read: impl FnMut(&mut BytesMut) -> io::Result<usize>,
     ) -> io::Result<bool> {
-        let (conn, rbuf) = (&mut w.conn, &mut w.rbuf);
+        let (conn, rbuf, large) = (&mut w.conn, &mut w.rbuf, &mut w.large);
         let mut left = budget;
         if w.backlog {
             left -= conn
@@ -253,9 +259,32 @@ impl Wire {
             // Grow for the frame in progress, but never by more than what
             // has already arrived: a header announcing 2^62 bytes costs nothing.
             let hint = conn.read_hint(rbuf).min(rbuf.len().max(1 << 20));
-            let want = hint.max(READ_CHUNK / 4);
+            let frame = rbuf.len() + hint;
+            // A large frame is on its way (hint 0: a frame is complete or its
+            // header is not).
+            let large_frame = hint > 0 && frame >= READ_CHUNK;
+            if large_frame {
+                *large = frame;
+            } else if !rbuf.is_empty() {
+                *large = 0;
+            }
+            let want = if rbuf.is_empty() && *large != 0 {
+                *large
+            } else if large_frame {
+                // The rest of a large frame: room for more would mean
+                // copying all of it into a larger buffer.
+                hint
+            } else {
+                hint.max(READ_CHUNK / 4)
+            };
             if rbuf.capacity() - rbuf.len() < want {
                 rbuf.reserve(want.max(READ_CHUNK));
+            }
+            if large_frame && rbuf.capacity() > frame {
+                // A large frame: read it to its end and no further, so the
+                // next one starts in a buffer sized for it, not as a
+                // fragment to copy out when it grows.
+                drop(rbuf.split_off(frame));
             }
             match read(rbuf) {
                 Ok(0) => return Ok(false),
