@@ -29,7 +29,7 @@ use tokio::io::AsyncReadExt;
 use zeromq::{Socket, SocketRecv, SocketSend, ZmqMessage};
 
 use roles::RoleArgs;
-use sock::{Kind, Result, Setup, Sock, Transport};
+use sock::{Kind, PoolBuf, Result, Setup, Sock, Transport};
 
 /// One side of one `ferromq-bench` run, for a peer library.
 #[derive(Parser)]
@@ -104,6 +104,17 @@ impl ZmqRs {
             last: Bytes::new(),
         })
     }
+
+    /// Sends one message on whichever socket this is.
+    async fn send_msg(&mut self, msg: ZmqMessage) -> Result<()> {
+        match &mut self.inner {
+            Inner::Push(s) => s.send(msg).await?,
+            Inner::Req(s) => s.send(msg).await?,
+            Inner::Rep(s) => s.send(msg).await?,
+            Inner::Pull(_) => return Err("PULL cannot send".into()),
+        }
+        Ok(())
+    }
 }
 
 impl Sock for ZmqRs {
@@ -120,15 +131,13 @@ impl Sock for ZmqRs {
         Ok(s)
     }
 
+    async fn send_pooled(&mut self, buf: PoolBuf) -> Result<()> {
+        self.send_msg(ZmqMessage::from(Bytes::from_owner(buf))).await
+    }
+
     async fn send(&mut self, data: &[u8]) -> Result<()> {
-        let msg = ZmqMessage::from(Bytes::copy_from_slice(data));
-        match &mut self.inner {
-            Inner::Push(s) => s.send(msg).await?,
-            Inner::Req(s) => s.send(msg).await?,
-            Inner::Rep(s) => s.send(msg).await?,
-            Inner::Pull(_) => return Err("PULL cannot send".into()),
-        }
-        Ok(())
+        self.send_msg(ZmqMessage::from(Bytes::copy_from_slice(data)))
+            .await
     }
 
     async fn recv(&mut self) -> Result<&[u8]> {
@@ -262,6 +271,12 @@ impl Sock for Rzmq {
         Ok(())
     }
 
+    async fn send_pooled(&mut self, buf: PoolBuf) -> Result<()> {
+        let msg = rzmq::Msg::from_bytes(Bytes::from_owner(buf));
+        self.sock.send(msg).await?;
+        Ok(())
+    }
+
     async fn recv(&mut self) -> Result<&[u8]> {
         let msg = self.sock.recv().await?;
         if msg.is_more() {
@@ -346,6 +361,12 @@ impl Sock for Omq {
         self.sock
             .send(omq_tokio::Message::single(Bytes::copy_from_slice(data)))
             .await?;
+        Ok(())
+    }
+
+    async fn send_pooled(&mut self, buf: PoolBuf) -> Result<()> {
+        let msg = omq_tokio::Message::single(Bytes::from_owner(buf));
+        self.sock.send(msg).await?;
         Ok(())
     }
 

@@ -5,7 +5,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 
 use ferromq::{Bytes, SocketType};
 
-use crate::sock::{Kind, Result, Setup, Sock, Transport};
+use crate::sock::{Kind, PoolBuf, Result, Setup, Sock, Transport};
 
 /// The one context both inproc sides of a process share.
 fn shared<T: Send + Sync + 'static>(
@@ -90,6 +90,11 @@ macro_rules! ferromq_backend {
                 Ok(())
             }
 
+            async fn send_pooled(&mut self, buf: PoolBuf) -> Result<()> {
+                self.sock.send(Bytes::from_owner(buf)) $(.$aw)? ?;
+                Ok(())
+            }
+
             async fn recv(&mut self) -> Result<&[u8]> {
                 self.last = single_frame(self.sock.recv() $(.$aw)? ?)?;
                 Ok(&self.last)
@@ -148,6 +153,49 @@ ferromq_backend!(
     term_async,
     await
 );
+
+/// libzmq's free function for [`libzmq_send_owned`]: the buffer goes back
+/// to the pool; `hint` carries its length.
+#[allow(unsafe_code)]
+unsafe extern "C" fn libzmq_put_back(data: *mut std::ffi::c_void, hint: *mut std::ffi::c_void) {
+    let len = hint as usize;
+    // SAFETY: `data` and `len` are those of the `Box<[u8]>` that
+    // `libzmq_send_owned` leaked into this message; libzmq calls this once.
+    let b = unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(data.cast::<u8>(), len)) };
+    PoolBuf::put_back(b);
+}
+
+/// Sends `buf` as one message through libzmq's zero-copy API
+/// (`zmq_msg_init_data` with a free function), which the `zmq` crate offers
+/// only for buffers it frees itself.
+#[allow(unsafe_code)]
+fn libzmq_send_owned(sock: &mut zmq::Socket, buf: Box<[u8]>) -> Result<()> {
+    let len = buf.len();
+    let data = Box::into_raw(buf).cast::<u8>();
+    let mut msg = zmq_sys::zmq_msg_t::default();
+    // SAFETY: `data` is a leaked `Box<[u8]>` of `len` bytes that only
+    // `libzmq_put_back` frees; `msg` is closed if it is not sent, and
+    // `sock` is a live socket this thread owns.
+    unsafe {
+        let rc = zmq_sys::zmq_msg_init_data(
+            &mut msg,
+            data.cast(),
+            len,
+            Some(libzmq_put_back),
+            len as *mut std::ffi::c_void,
+        );
+        if rc != 0 {
+            drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(data, len)));
+            return Err(zmq::Error::from_raw(zmq_sys::zmq_errno()).into());
+        }
+        if zmq_sys::zmq_msg_send(&mut msg, sock.as_mut_ptr(), 0) < 0 {
+            let e = zmq::Error::from_raw(zmq_sys::zmq_errno());
+            zmq_sys::zmq_msg_close(&mut msg);
+            return Err(e.into());
+        }
+    }
+    Ok(())
+}
 
 /// libzmq through the `zmq` crate (libzmq built from source by `zmq-sys`).
 pub struct Libzmq {
@@ -212,6 +260,10 @@ impl Sock for Libzmq {
 
     async fn send(&mut self, data: &[u8]) -> Result<()> {
         Ok(self.sock.send(data, 0)?)
+    }
+
+    async fn send_pooled(&mut self, buf: PoolBuf) -> Result<()> {
+        libzmq_send_owned(&mut self.sock, buf.into_box())
     }
 
     async fn recv(&mut self) -> Result<&[u8]> {

@@ -136,6 +136,9 @@ impl Backend {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Scenario {
     Thr,
+    /// As `Thr`, the sender handing over buffers of a pool, without copying
+    /// where the library's API takes an owned buffer.
+    ThrZc,
     Lat,
     /// PUB -> N SUBs: delivered msgs/s and loss.
     Pub,
@@ -147,6 +150,7 @@ impl Scenario {
     fn prefix(self) -> &'static str {
         match self {
             Scenario::Thr => "thr",
+            Scenario::ThrZc => "thrzc",
             Scenario::Lat => "lat",
             Scenario::Pub => "pub",
             Scenario::Idle => "idle",
@@ -157,6 +161,7 @@ impl Scenario {
     fn roles(self) -> (Role, Role) {
         match self {
             Scenario::Thr => (Role::ThrRecv, Role::ThrSend),
+            Scenario::ThrZc => (Role::ThrRecv, Role::ThrSendPooled),
             Scenario::Lat => (Role::LatRep, Role::LatReq),
             Scenario::Pub => (Role::PubSend, Role::SubRecv),
             Scenario::Idle => (Role::IdleRouter, Role::IdleClients),
@@ -167,7 +172,7 @@ impl Scenario {
     /// rough figures for the slower backends on a 2-core machine.
     fn count(self, size: usize, secs: f64) -> u64 {
         let per_msg = match self {
-            Scenario::Thr => 0.4e-6 + size as f64 / 1.0e9,
+            Scenario::Thr | Scenario::ThrZc => 0.4e-6 + size as f64 / 1.0e9,
             Scenario::Lat => 50e-6 + size as f64 / 0.5e9,
             // Kept small: at HWM 0 a publisher faster than its subscribers
             // queues everything in memory.
@@ -202,6 +207,15 @@ fn size_unit(n: usize) -> (usize, &'static str, &'static str) {
 }
 
 impl Row {
+    /// Messages or round trips for a run of about `secs` seconds.
+    fn count(self, secs: f64) -> u64 {
+        match (self.scenario, self.transport) {
+            // Nothing is copied: the payload's size costs nothing.
+            (Scenario::ThrZc, Transport::Inproc) => Scenario::ThrZc.count(8, secs / 5.0),
+            (scenario, _) => scenario.count(self.size, secs),
+        }
+    }
+
     /// `thr-4k`: the name `--rows` takes.
     fn name(self) -> String {
         let (n, _, unit) = size_unit(self.size);
@@ -237,6 +251,7 @@ impl Row {
         let (n, unit) = ("{n}", "{unit}");
         match self.scenario {
             Scenario::Thr => format!("PUSH->PULL {n} {unit}"),
+            Scenario::ThrZc => format!("PUSH->PULL {n} {unit}, zero copy"),
             Scenario::Lat => format!("REQ<->REP {n} {unit}"),
             Scenario::Pub => format!(
                 "PUB->{} SUB {n} {unit}, HWM {}",
@@ -278,8 +293,14 @@ fn select_rows(args: &RunArgs) -> Result<Vec<Row>> {
     let mut all = Vec::new();
     for transport in [Transport::Tcp, Transport::Ipc, Transport::Inproc] {
         let thr = [16, 256, 4 << 10, 64 << 10, 1 << 20].map(|size| row(Scenario::Thr, size));
+        let zc = [64 << 10, 1 << 20].map(|size| row(Scenario::ThrZc, size));
         let lat = [16, 4 << 10].map(|size| row(Scenario::Lat, size));
-        all.extend(thr.into_iter().chain(lat).map(|r| Row { transport, ..r }));
+        all.extend(
+            thr.into_iter()
+                .chain(zc)
+                .chain(lat)
+                .map(|r| Row { transport, ..r }),
+        );
     }
     all.extend(
         [(1, None), (4, None), (1, Some(0)), (4, Some(0))].map(|(subs, hwm)| Row {
@@ -342,7 +363,7 @@ struct Sample {
 impl Sample {
     fn show(self, row: Row) -> String {
         match row.scenario {
-            Scenario::Thr => format!("{} msgs/s", grouped(self.main)),
+            Scenario::Thr | Scenario::ThrZc => format!("{} msgs/s", grouped(self.main)),
             Scenario::Lat => format!("p50 {:.1} us, p99 {:.1} us", self.main, self.p99),
             Scenario::Pub => format!(
                 "{} msgs/s delivered, {:.2}% lost",
@@ -578,7 +599,9 @@ fn sample(row: Row, count: u64, what: &str, lines: impl Iterator<Item = String>)
     let rss_conn = mib(all("peak_conn_kb").map_or(0.0, |v| v.into_iter().fold(0.0, f64::max)));
     let (main, p99, loss) = match row.scenario {
         // As libzmq's local_thr: messages over the time from first to last.
-        Scenario::Thr => (count as f64 / (get("elapsed_ns")?.max(1.0) / 1e9), 0.0, 0.0),
+        Scenario::Thr | Scenario::ThrZc => {
+            (count as f64 / (get("elapsed_ns")?.max(1.0) / 1e9), 0.0, 0.0)
+        }
         Scenario::Lat => (get("p50_ns")? / 1e3, get("p99_ns")? / 1e3, 0.0),
         // The ROUTER's growth per connection, KiB.
         Scenario::Idle => {
@@ -625,7 +648,10 @@ fn sample(row: Row, count: u64, what: &str, lines: impl Iterator<Item = String>)
 /// The raw baseline is tcp point to point only; zmq.rs runs the point to
 /// point rows over tcp and ipc (it has no inproc).
 fn applies(backend: Backend, row: Row) -> bool {
-    let point_to_point = matches!(row.scenario, Scenario::Thr | Scenario::Lat);
+    let point_to_point = matches!(
+        row.scenario,
+        Scenario::Thr | Scenario::ThrZc | Scenario::Lat
+    );
     match backend {
         Backend::RawTcp => point_to_point && row.transport == Transport::Tcp,
         Backend::ZmqRs => point_to_point && row.transport != Transport::Inproc,
@@ -701,12 +727,8 @@ fn run(args: &RunArgs) -> Result<()> {
         (Some(n), _) => n,
         (None, true) if row.scenario == Scenario::Idle => 100,
         // Smoke-test sizes: at most ~1 MiB per run.
-        (None, true) => row
-            .scenario
-            .count(row.size, 0.01)
-            .min((1 << 20) / row.size as u64)
-            .max(2),
-        (None, false) => row.scenario.count(row.size, args.secs),
+        (None, true) => row.count(0.01).min((1 << 20) / row.size as u64).max(2),
+        (None, false) => row.count(args.secs),
     };
     let exe = std::env::current_exe()?;
     let timeout = Duration::from_secs(args.timeout);
@@ -773,7 +795,7 @@ fn run(args: &RunArgs) -> Result<()> {
             let lo = v.iter().map(|s| s.main).fold(f64::MAX, f64::min);
             let hi = v.iter().map(|s| s.main).fold(f64::MIN, f64::max);
             let figures = match row.scenario {
-                Scenario::Thr => format!(
+                Scenario::Thr | Scenario::ThrZc => format!(
                     "{} | {:.1} | | |",
                     grouped(main),
                     main * row.size as f64 / 1e6

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
 
-use crate::sock::{Kind, Result, Setup, Sock, Transport};
+use crate::sock::{Kind, PoolBuf, Result, Setup, Sock, Transport};
 
 /// One side of a scenario.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -16,6 +16,9 @@ pub enum Role {
     ThrRecv,
     /// PUSH: connects and sends `count` messages, then flushes.
     ThrSend,
+    /// PUSH, zero copy: as `ThrSend`, each message a buffer of a pool the
+    /// library takes without copying where its API allows.
+    ThrSendPooled,
     /// REP: binds and answers every request.
     LatRep,
     /// REQ: connects and times each round trip.
@@ -273,6 +276,15 @@ pub async fn run<S: Sock>(job: &Job) -> Result<()> {
             for seq in 0..job.count {
                 stamp(&mut buf, seq);
                 s.send(&buf).await?;
+            }
+            s.close().await?;
+        }
+        Role::ThrSendPooled => {
+            let mut s = S::connect(job.setup(Kind::Push), endpoint(job)?).await?;
+            for seq in 0..job.count {
+                let mut buf = PoolBuf::get(job.size);
+                stamp(&mut buf, seq);
+                s.send_pooled(buf).await?;
             }
             s.close().await?;
         }

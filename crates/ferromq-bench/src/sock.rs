@@ -80,6 +80,13 @@ pub trait Sock: Sized {
     async fn connect(setup: Setup, endpoint: &str) -> Result<Self>;
     /// Sends `data` as one single-frame message (copied, as each API does it).
     async fn send(&mut self, data: &[u8]) -> Result<()>;
+    /// Sends a pooled buffer as one single-frame message: the zero-copy
+    /// rows. Backends whose API takes a buffer it owns without copying
+    /// (a `Bytes`, or libzmq's `zmq_msg_init_data`) override this; the
+    /// rest copy, as `send` does.
+    async fn send_pooled(&mut self, buf: PoolBuf) -> Result<()> {
+        self.send(&buf).await
+    }
     /// Receives one single-frame message, valid until the next call.
     async fn recv(&mut self) -> Result<&[u8]>;
     /// Like `recv`, but `None` when nothing came within a millisecond
@@ -94,4 +101,66 @@ pub trait Sock: Sized {
     }
     /// Closes the socket and waits until everything queued has been sent.
     async fn close(self) -> Result<()>;
+}
+
+/// Payload buffers the zero-copy rows' sender reuses, process-wide.
+static POOL: std::sync::Mutex<Vec<Box<[u8]>>> = std::sync::Mutex::new(Vec::new());
+
+/// A payload buffer from a process-wide pool, back in the pool when
+/// dropped: the zero-copy rows' sender stamps one per message and hands it
+/// to the library, which drops it once sent, so after the first messages
+/// nothing is allocated, zeroed or copied on the sending side (as an
+/// application with its own buffer pool would send).
+pub struct PoolBuf(Box<[u8]>);
+
+impl PoolBuf {
+    /// A buffer of `size` bytes from the pool, or a new one.
+    pub fn get(size: usize) -> PoolBuf {
+        let pooled = POOL.lock().ok().and_then(|mut p| p.pop());
+        match pooled {
+            Some(b) if b.len() == size => PoolBuf(b),
+            _ => PoolBuf(vec![0; size].into_boxed_slice()),
+        }
+    }
+
+    /// The buffer itself, no longer returned to the pool by this handle
+    /// (for APIs that take ownership through a pointer and a free function).
+    pub fn into_box(mut self) -> Box<[u8]> {
+        std::mem::take(&mut self.0)
+    }
+
+    /// Returns a buffer taken with [`PoolBuf::into_box`] to the pool.
+    pub fn put_back(b: Box<[u8]>) {
+        drop(PoolBuf(b));
+    }
+}
+
+impl Drop for PoolBuf {
+    fn drop(&mut self) {
+        let b = std::mem::take(&mut self.0);
+        if !b.is_empty() {
+            if let Ok(mut p) = POOL.lock() {
+                p.push(b);
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for PoolBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for PoolBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+}
+
+impl AsRef<[u8]> for PoolBuf {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
 }
