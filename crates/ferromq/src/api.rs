@@ -482,31 +482,11 @@ impl AsyncSocket {
     ///
     /// Cancel safety: if the future is dropped, the message was either queued
     /// whole or not at all (and is then lost with the future).
-    pub async fn send(&self, msg: impl Into<Message>) -> Result<(), SendError> {
-        // A send that never has to wait would never give the runtime back:
-        // take part in tokio's cooperative budget (every so many sends,
-        // other tasks run, the connections' among them on a context that
-        // runs on the application's runtime).
-        tokio::task::consume_budget().await;
-        // Fast path: no timeout lookup unless the send has to wait.
-        let core = &self.h.core;
-        let msg = match core.try_send_behind(msg.into()) {
-            Ok(behind) => {
-                if behind && core.shared.on_app_runtime() {
-                    // Queued behind others for a connection that runs on
-                    // our runtime: let it write before we queue more (big
-                    // messages would otherwise pile up to the HWM, memory
-                    // and all). The message is queued: cancel-safe.
-                    tokio::task::yield_now().await;
-                }
-                return Ok(());
-            }
-            Err(e) if matches!(e.error, Error::WouldBlock) => e.message,
-            Err(e) => return Err(e),
-        };
-        // The waiting future is large (~700 bytes, with its timer): boxed,
-        // so that every send's future, moved on each call, stays small.
-        Box::pin(self.send_waiting(msg)).await
+    pub fn send<M: Into<Message> + Unpin>(&self, msg: M) -> SendFuture<'_, M> {
+        SendFuture {
+            sock: self,
+            state: SendState::Start(msg),
+        }
     }
 
     async fn send_waiting(&self, msg: Message) -> Result<(), SendError> {
@@ -580,5 +560,86 @@ impl std::fmt::Debug for AsyncSocket {
         f.debug_struct("AsyncSocket")
             .field("type", &self.h.core.kind)
             .finish()
+    }
+}
+
+/// The future of [`AsyncSocket::send`].
+///
+/// Written out rather than an `async fn`: a send that does not wait, the
+/// common case, then moves a few dozen bytes per call instead of the state
+/// of every await point it might reach.
+#[must_use = "futures do nothing unless polled"]
+pub struct SendFuture<'a, M> {
+    sock: &'a AsyncSocket,
+    state: SendState<'a, M>,
+}
+
+type Waiting<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), SendError>> + Send + 'a>>;
+
+enum SendState<'a, M> {
+    /// Not yet polled: the message, not yet converted.
+    Start(M),
+    /// Queued behind others; yielded once so the connection can write.
+    Yielded,
+    /// No room: waiting for it (boxed: with its timer, ~700 bytes).
+    Waiting(Waiting<'a>),
+    /// Finished.
+    Done,
+}
+
+impl<M: Into<Message> + Unpin> std::future::Future for SendFuture<'_, M> {
+    type Output = Result<(), SendError>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        match std::mem::replace(&mut this.state, SendState::Done) {
+            SendState::Start(msg) => {
+                // A send that never has to wait would never give the runtime
+                // back: take part in tokio's cooperative budget (every so
+                // many sends, other tasks run, the connections' among them
+                // on a context that runs on the application's runtime).
+                let Poll::Ready(coop) = tokio::task::coop::poll_proceed(cx) else {
+                    this.state = SendState::Start(msg);
+                    return Poll::Pending;
+                };
+                coop.made_progress();
+                let core = &this.sock.h.core;
+                match core.try_send_behind(msg.into()) {
+                    // Queued behind others for a connection that runs on our
+                    // runtime: let it write before we queue more (big
+                    // messages would otherwise pile up to the HWM, memory and
+                    // all). The message is queued: cancel-safe.
+                    Ok(true) if core.shared.on_app_runtime() => {
+                        this.state = SendState::Yielded;
+                        cx.waker().wake_by_ref();
+                        Poll::Pending
+                    }
+                    Ok(_) => Poll::Ready(Ok(())),
+                    Err(e) if matches!(e.error, Error::WouldBlock) => {
+                        let mut waiting: Waiting<'_> = Box::pin(this.sock.send_waiting(e.message));
+                        let r = waiting.as_mut().poll(cx);
+                        if r.is_pending() {
+                            this.state = SendState::Waiting(waiting);
+                        }
+                        r
+                    }
+                    Err(e) => Poll::Ready(Err(e)),
+                }
+            }
+            SendState::Yielded => Poll::Ready(Ok(())),
+            SendState::Waiting(mut waiting) => {
+                let r = waiting.as_mut().poll(cx);
+                if r.is_pending() {
+                    this.state = SendState::Waiting(waiting);
+                }
+                r
+            }
+            SendState::Done => panic!("SendFuture polled after completion"),
+        }
     }
 }

@@ -78,7 +78,7 @@ pub mod proxy;
 mod socket;
 mod transport;
 
-pub use api::{AsyncSocket, Socket};
+pub use api::{AsyncSocket, SendFuture, Socket};
 pub use bytes::Bytes;
 pub use context::{Context, ContextBuilder};
 pub use endpoint::{Endpoint, EndpointError, TcpSource};

@@ -99,3 +99,41 @@ async fn a_sending_task_lets_its_connection_write_as_it_goes() {
     drop(push);
     drop(ctx);
 }
+
+/// A task that sends without ever having to wait still gives its thread to
+/// other tasks now and then (tokio's cooperative budget), as any tokio
+/// resource does: on a current-thread runtime, the other task runs before
+/// the loop ends.
+#[tokio::test(flavor = "current_thread")]
+async fn a_send_loop_that_never_waits_lets_other_tasks_run() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    const SENDS: u32 = 10_000;
+    let ctx = Context::new();
+    let pull = ctx.async_socket(SocketType::Pull).unwrap();
+    pull.set_rcvhwm(0);
+    pull.bind("inproc://never-waits").unwrap();
+    let push = ctx.async_socket(SocketType::Push).unwrap();
+    push.set_sndhwm(0);
+    push.connect("inproc://never-waits").unwrap();
+    let sender = tokio::spawn(async move {
+        // Spawned from here: it runs only when this task gives way.
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        tokio::spawn(async move { flag.store(true, Ordering::SeqCst) });
+        for i in 0..SENDS {
+            push.send("x").await.unwrap();
+            if ran.load(Ordering::SeqCst) {
+                return Some(i);
+            }
+        }
+        None
+    });
+    let after = sender.await.unwrap();
+    assert!(
+        after.is_some(),
+        "the other task did not run during {SENDS} sends"
+    );
+    drop(pull);
+}

@@ -779,10 +779,10 @@ async fn frames_of_every_size_in_one_stream<A: Api>() {
         }
     }
     for round in 0..3 {
-        for k in 0..SIZES.len() {
+        for (k, &size) in SIZES.iter().enumerate() {
             let m = pull.recv().await.unwrap();
             assert_eq!(m[0], format!("{round} {k}"), "out of order");
-            assert_eq!(m[1].len(), SIZES[k], "frame {k} of round {round}: size");
+            assert_eq!(m[1].len(), size, "frame {k} of round {round}: size");
             assert!(m[1] == body(round, k), "frame {k} of round {round} altered");
         }
     }
