@@ -280,6 +280,10 @@ pub async fn run<S: Sock>(job: &Job) -> Result<()> {
             s.close().await?;
         }
         Role::ThrSendPooled => {
+            // As many buffers as can be in flight: SNDHWM and (inproc) RCVHWM
+            // messages, a few more in the library's hands, at most ~1 GiB.
+            let in_flight = 2100.min(job.count as usize).min((1 << 30) / job.size + 1);
+            PoolBuf::prefill(job.size, in_flight);
             let mut s = S::connect(job.setup(Kind::Push), endpoint(job)?).await?;
             for seq in 0..job.count {
                 let mut buf = PoolBuf::get(job.size);
