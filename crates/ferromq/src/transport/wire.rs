@@ -286,16 +286,28 @@ impl Wire {
                 // fragment to copy out when it grows.
                 drop(rbuf.split_off(frame));
             }
-            match read(rbuf) {
+            let room = rbuf.capacity() - rbuf.len();
+            let short = match read(rbuf) {
                 Ok(0) => return Ok(false),
-                Ok(_) => self.received(),
+                Ok(n) => {
+                    self.received();
+                    n < room
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
-            }
+            };
             left -= conn
                 .handle_input_into(rbuf, Instant::now(), left, Some(&mut *batch))
                 .map_err(io::Error::other)?;
+            if short {
+                // The kernel had no more: deliver now rather than after a
+                // read that finds nothing (an answer's round trip waits on
+                // it). The stream still counts as readable, so the next
+                // look reads again and meets the WouldBlock then.
+                w.backlog = left == 0;
+                break;
+            }
         }
         Ok(true)
     }
