@@ -291,7 +291,8 @@ impl Wire {
                 Ok(0) => return Ok(false),
                 Ok(n) => {
                     self.received();
-                    n < room
+                    // (A direct read offers at most DIRECT_READ of the room.)
+                    n < room.min(DIRECT_READ)
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
