@@ -482,10 +482,10 @@ impl AsyncSocket {
     ///
     /// Cancel safety: if the future is dropped, the message was either queued
     /// whole or not at all (and is then lost with the future).
-    pub fn send<M: Into<Message> + Unpin>(&self, msg: M) -> SendFuture<'_, M> {
+    pub fn send(&self, msg: impl Into<Message>) -> SendFuture<'_> {
         SendFuture {
             sock: self,
-            state: SendState::Start(msg),
+            state: SendState::Start(msg.into()),
         }
     }
 
@@ -566,29 +566,30 @@ impl std::fmt::Debug for AsyncSocket {
 /// The future of [`AsyncSocket::send`].
 ///
 /// Written out rather than an `async fn`: a send that does not wait, the
-/// common case, then moves a few dozen bytes per call instead of the state
-/// of every await point it might reach.
+/// common case, then moves the message and a tag per call instead of the
+/// state of every await point it might reach.
 #[must_use = "futures do nothing unless polled"]
-pub struct SendFuture<'a, M> {
+pub struct SendFuture<'a> {
     sock: &'a AsyncSocket,
-    state: SendState<'a, M>,
+    state: SendState<'a>,
 }
 
 type Waiting<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), SendError>> + Send + 'a>>;
 
-enum SendState<'a, M> {
-    /// Not yet polled: the message, not yet converted.
-    Start(M),
-    /// Queued behind others; yielded once so the connection can write.
-    Yielded,
-    /// No room: waiting for it (boxed: with its timer, ~700 bytes).
+enum SendState<'a> {
+    /// Not yet polled: the message.
+    Start(Message),
+    /// Queued behind others, yielding once so the connection can write
+    /// (boxed: tokio's `yield_now`, which lets the runtime look for I/O
+    /// before it runs us again, has no type to name); or no room, waiting
+    /// for it (boxed: with its timer, ~700 bytes).
     Waiting(Waiting<'a>),
     /// Finished.
     Done,
 }
 
-impl<M: Into<Message> + Unpin> std::future::Future for SendFuture<'_, M> {
+impl std::future::Future for SendFuture<'_> {
     type Output = Result<(), SendError>;
 
     fn poll(
@@ -609,29 +610,27 @@ impl<M: Into<Message> + Unpin> std::future::Future for SendFuture<'_, M> {
                 };
                 coop.made_progress();
                 let core = &this.sock.h.core;
-                match core.try_send_behind(msg.into()) {
+                let mut waiting: Waiting<'_> = match core.try_send_behind(msg) {
                     // Queued behind others for a connection that runs on our
                     // runtime: let it write before we queue more (big
                     // messages would otherwise pile up to the HWM, memory and
                     // all). The message is queued: cancel-safe.
-                    Ok(true) if core.shared.on_app_runtime() => {
-                        this.state = SendState::Yielded;
-                        cx.waker().wake_by_ref();
-                        Poll::Pending
-                    }
-                    Ok(_) => Poll::Ready(Ok(())),
+                    Ok(true) if core.shared.on_app_runtime() => Box::pin(async {
+                        tokio::task::yield_now().await;
+                        Ok(())
+                    }),
+                    Ok(_) => return Poll::Ready(Ok(())),
                     Err(e) if matches!(e.error, Error::WouldBlock) => {
-                        let mut waiting: Waiting<'_> = Box::pin(this.sock.send_waiting(e.message));
-                        let r = waiting.as_mut().poll(cx);
-                        if r.is_pending() {
-                            this.state = SendState::Waiting(waiting);
-                        }
-                        r
+                        Box::pin(this.sock.send_waiting(e.message))
                     }
-                    Err(e) => Poll::Ready(Err(e)),
+                    Err(e) => return Poll::Ready(Err(e)),
+                };
+                let r = waiting.as_mut().poll(cx);
+                if r.is_pending() {
+                    this.state = SendState::Waiting(waiting);
                 }
+                r
             }
-            SendState::Yielded => Poll::Ready(Ok(())),
             SendState::Waiting(mut waiting) => {
                 let r = waiting.as_mut().poll(cx);
                 if r.is_pending() {

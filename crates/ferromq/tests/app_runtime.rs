@@ -137,3 +137,28 @@ async fn a_send_loop_that_never_waits_lets_other_tasks_run() {
     );
     drop(pull);
 }
+
+/// `send` takes anything that converts into a message, from generic code
+/// too (the bound is `Into<Message>`, nothing more).
+#[tokio::test(flavor = "current_thread")]
+async fn generic_code_can_send() {
+    async fn send_each<T: Into<ferromq::Message>>(s: &ferromq::AsyncSocket, items: Vec<T>) {
+        for item in items {
+            s.send(item).await.unwrap();
+        }
+    }
+    let ctx = Context::new();
+    let pull = ctx.async_socket(SocketType::Pull).unwrap();
+    pull.bind("inproc://generic").unwrap();
+    let push = ctx.async_socket(SocketType::Push).unwrap();
+    push.connect("inproc://generic").unwrap();
+    send_each(&push, vec!["a", "b"]).await;
+    send_each(&push, vec![b"c".to_vec()]).await;
+    for want in ["a", "b", "c"] {
+        let m = tokio::time::timeout(WAIT, pull.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(m[0], want);
+    }
+}

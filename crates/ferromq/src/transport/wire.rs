@@ -269,7 +269,10 @@ impl Wire {
                 *large = 0;
             }
             let want = if rbuf.is_empty() && *large != 0 {
-                *large
+                // Once: if the next frame is large too, its header sets it
+                // again; else small messages would each get a buffer of
+                // that size (kept alive while any of them is queued).
+                std::mem::take(large)
             } else if large_frame {
                 // The rest of a large frame: room for more would mean
                 // copying all of it into a larger buffer.
