@@ -132,7 +132,8 @@ impl Sock for ZmqRs {
     }
 
     async fn send_pooled(&mut self, buf: PoolBuf) -> Result<()> {
-        self.send_msg(ZmqMessage::from(Bytes::from_owner(buf))).await
+        self.send_msg(ZmqMessage::from(Bytes::from_owner(buf)))
+            .await
     }
 
     async fn send(&mut self, data: &[u8]) -> Result<()> {
