@@ -64,6 +64,8 @@ fn quick_run_reports_every_backend() {
         "PUSH->PULL 16 B ipc",
         "REQ<->REP 16 B inproc",
         "PUSH->PULL 1 MiB inproc",
+        "PUSH->PULL 64 KiB, zero copy",
+        "PUSH->PULL 1 MiB, zero copy inproc",
         "ROUTER, idle connections",
     ] {
         assert!(
@@ -75,7 +77,7 @@ fn quick_run_reports_every_backend() {
         let mine: Vec<_> = rows.iter().filter(|r| r[3] == backend).collect();
         assert_eq!(
             mine.len(),
-            26,
+            32,
             "{backend}: want one row per scenario:\n{stdout}"
         );
         // The raw baseline is tcp point to point, zmq.rs runs point to
