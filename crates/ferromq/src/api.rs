@@ -514,7 +514,7 @@ impl AsyncSocket {
         // runtime of the application): then the stream stops by itself
         // once the queue is empty, and draining it first keeps it short.
         if !self.h.core.shared.drivers_share_thread() {
-            tokio::task::consume_budget().await;
+            tokio::task::coop::consume_budget().await;
         }
         match self.h.core.try_recv() {
             Err(Error::WouldBlock) => {}
@@ -598,7 +598,7 @@ impl std::future::Future for SendFuture<'_> {
     ) -> std::task::Poll<Self::Output> {
         use std::task::Poll;
         let this = self.get_mut();
-        match std::mem::replace(&mut this.state, SendState::Done) {
+        let mut waiting: Waiting<'_> = match std::mem::replace(&mut this.state, SendState::Done) {
             SendState::Start(msg) => {
                 // A send that never has to wait would never give the runtime
                 // back: take part in tokio's cooperative budget (every so
@@ -610,7 +610,7 @@ impl std::future::Future for SendFuture<'_> {
                 };
                 coop.made_progress();
                 let core = &this.sock.h.core;
-                let mut waiting: Waiting<'_> = match core.try_send_behind(msg) {
+                match core.try_send_behind(msg) {
                     // Queued behind others for a connection that runs on our
                     // runtime: let it write before we queue more (big
                     // messages would otherwise pile up to the HWM, memory and
@@ -624,21 +624,15 @@ impl std::future::Future for SendFuture<'_> {
                         Box::pin(this.sock.send_waiting(e.message))
                     }
                     Err(e) => return Poll::Ready(Err(e)),
-                };
-                let r = waiting.as_mut().poll(cx);
-                if r.is_pending() {
-                    this.state = SendState::Waiting(waiting);
                 }
-                r
             }
-            SendState::Waiting(mut waiting) => {
-                let r = waiting.as_mut().poll(cx);
-                if r.is_pending() {
-                    this.state = SendState::Waiting(waiting);
-                }
-                r
-            }
+            SendState::Waiting(waiting) => waiting,
             SendState::Done => panic!("SendFuture polled after completion"),
+        };
+        let r = waiting.as_mut().poll(cx);
+        if r.is_pending() {
+            this.state = SendState::Waiting(waiting);
         }
+        r
     }
 }

@@ -86,15 +86,27 @@ async fn a_sending_task_lets_its_connection_write_as_it_goes() {
     })
     .await
     .unwrap();
+    // The connection writes only while the loop gives way, and only as the
+    // receiver's threads drain the kernel's buffers: up to 64 sends for
+    // that to happen (the loop never has to wait: no coop-budget yield
+    // comes within 64 sends either).
     let big = vec![7u8; 1 << 20];
-    for _ in 0..8 {
+    let mut arrived = None;
+    for _ in 0..64 {
         push.send(big.clone()).await.unwrap();
+        if let Ok(m) = pull.try_recv() {
+            arrived = Some(m);
+            break;
+        }
     }
     // Blocking this thread now stops the connection: only what it wrote
     // during the loop can arrive.
-    let first = pull
-        .recv()
-        .expect("the first big message went out during the loop");
+    let first = match arrived {
+        Some(m) => m,
+        None => pull
+            .recv()
+            .expect("the first big message went out during the loop"),
+    };
     assert_eq!(first[0].len(), 1 << 20);
     drop(push);
     drop(ctx);
