@@ -17,7 +17,37 @@ struct Handle {
     core: Arc<SocketCore>,
     // Keeps the I/O threads alive while the socket lingers.
     _ctx: Context,
+    /// Bytes sent since an async send last took a unit of tokio's budget.
+    coop_bytes: std::sync::atomic::AtomicUsize,
 }
+
+impl Handle {
+    /// Whether a send of `len` bytes takes a unit of tokio's cooperative
+    /// budget: one per [`COOP_BYTES`] sent, so a task sending small
+    /// messages yields after as many bytes as one sending large ones.
+    fn coop_due(&self, len: usize) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        if len >= COOP_BYTES {
+            return true;
+        }
+        // Empty frames still cost their header and a queue entry.
+        let len = len.max(8);
+        if self.coop_bytes.fetch_add(len, Relaxed) + len >= COOP_BYTES {
+            self.coop_bytes.store(0, Relaxed);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Bytes an async send may move per unit of tokio's cooperative budget (128
+/// units per task poll): a never-waiting send loop yields after ~32 KiB.
+/// Charging a unit per send made a task sending 16-byte messages yield every
+/// 128, and a connection on the same runtime wrote 2 KiB per system call;
+/// at 256 bytes a unit it writes ~40 KiB and the pinned 16-byte async rate
+/// rose from ~7.2 to ~10-11 M msgs/s.
+const COOP_BYTES: usize = 256;
 
 impl Drop for Handle {
     fn drop(&mut self) {
@@ -415,7 +445,11 @@ impl Socket {
 
     pub(crate) fn from_core(ctx: Context, core: Arc<SocketCore>) -> Socket {
         Socket {
-            h: Arc::new(Handle { core, _ctx: ctx }),
+            h: Arc::new(Handle {
+                core,
+                _ctx: ctx,
+                coop_bytes: Default::default(),
+            }),
         }
     }
 
@@ -604,11 +638,13 @@ impl std::future::Future for SendFuture<'_> {
                 // back: take part in tokio's cooperative budget (every so
                 // many sends, other tasks run, the connections' among them
                 // on a context that runs on the application's runtime).
-                let Poll::Ready(coop) = tokio::task::coop::poll_proceed(cx) else {
-                    this.state = SendState::Start(msg);
-                    return Poll::Pending;
-                };
-                coop.made_progress();
+                if this.sock.h.coop_due(msg.byte_len()) {
+                    let Poll::Ready(coop) = tokio::task::coop::poll_proceed(cx) else {
+                        this.state = SendState::Start(msg);
+                        return Poll::Pending;
+                    };
+                    coop.made_progress();
+                }
                 let core = &this.sock.h.core;
                 match core.try_send_behind(msg) {
                     // Queued behind others for a connection that runs on our
