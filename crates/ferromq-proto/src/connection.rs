@@ -510,6 +510,31 @@ impl Connection {
         n
     }
 
+    /// Takes everything waiting to be written, in order, for a driver that
+    /// writes it without holding the connection (so that messages can be
+    /// encoded behind it meanwhile). Swaps with `into`, which should be
+    /// empty (its allocation is reused). Hand back what the stream did not
+    /// take with [`restore_transmit`](Self::restore_transmit) before
+    /// writing anything else.
+    pub fn take_transmit(&mut self, into: &mut VecDeque<Bytes>) {
+        debug_assert!(into.is_empty());
+        self.out.seal_tail();
+        std::mem::swap(&mut self.out.chunks, into);
+    }
+
+    /// Puts back, ahead of anything queued since, what remains of a
+    /// [`take_transmit`](Self::take_transmit); `rest` is left empty.
+    pub fn restore_transmit(&mut self, rest: &mut VecDeque<Bytes>) {
+        if self.out.chunks.is_empty() {
+            // Nothing new: the taken deque (and its allocation) goes back.
+            std::mem::swap(&mut self.out.chunks, rest);
+            return;
+        }
+        while let Some(chunk) = rest.pop_back() {
+            self.out.chunks.push_front(chunk);
+        }
+    }
+
     /// Bytes waiting to be written.
     pub fn transmit_len(&self) -> usize {
         self.out.chunks.iter().map(Bytes::len).sum::<usize>() + self.out.tail.len()
@@ -646,6 +671,55 @@ mod tests {
         g.extend_from_slice(&mech);
         g.extend_from_slice(&[0u8; 32]);
         BytesMut::from(&g[..])
+    }
+
+    /// A driver that writes taken output without holding the connection
+    /// hands back a partial write while messages were encoded behind it:
+    /// the peer still gets every byte once, in order.
+    #[test]
+    fn output_taken_out_and_partly_written_keeps_its_order() {
+        let mut p = Pair::of(SocketType::Push, SocketType::Pull);
+        p.drive().unwrap();
+        events(&mut p.a);
+        events(&mut p.b);
+        let big = Bytes::from(vec![9u8; 70_000]);
+        p.a.send_message(&Message::from("one"));
+        p.a.send_message(&Message::from(big.clone()));
+        p.a.send_message(&Message::from("two"));
+        let mut taken = VecDeque::new();
+        p.a.take_transmit(&mut taken);
+        assert!(p.a.transmit_is_empty());
+        // Encoded while the taken output is being written.
+        p.a.send_message(&Message::from("three"));
+        p.a.send_message(&Message::from(big.clone()));
+        // The stream took the first chunk and 10 bytes of the next.
+        let mut wire = BytesMut::new();
+        wire.extend_from_slice(&taken.pop_front().unwrap());
+        let next = taken.front_mut().unwrap();
+        wire.extend_from_slice(&next[..10]);
+        next.advance(10);
+        p.a.restore_transmit(&mut taken);
+        assert!(taken.is_empty());
+        wire.extend_from_slice(&drain(&mut p.a));
+        p.b.handle_input(&mut wire, p.now).unwrap();
+        assert_eq!(
+            events(&mut p.b),
+            [
+                Event::Message(Message::from("one")),
+                Event::Message(Message::from(big.clone())),
+                Event::Message(Message::from("two")),
+                Event::Message(Message::from("three")),
+                Event::Message(Message::from(big)),
+            ]
+        );
+        // Written in full: the deque goes back, nothing is left over.
+        p.a.send_message(&Message::from("four"));
+        p.a.take_transmit(&mut taken);
+        let mut wire: BytesMut = taken.drain(..).flat_map(|c| c.to_vec()).collect();
+        p.a.restore_transmit(&mut taken);
+        assert!(p.a.transmit_is_empty());
+        p.b.handle_input(&mut wire, p.now).unwrap();
+        assert_eq!(events(&mut p.b), [Event::Message(Message::from("four"))]);
     }
 
     #[test]

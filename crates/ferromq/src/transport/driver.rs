@@ -100,14 +100,15 @@ async fn pump<S: Stream>(
 ) -> io::Result<Exit> {
     let mut batch: Vec<Message> = Vec::new();
     let mut read_paused = false;
+    // Output being written, out of the connection (see below).
+    let mut out = std::collections::VecDeque::new();
     loop {
         let (closing, interest, timer, backlog) = {
             let mut guard = wire.lock();
-            let w = &mut *guard;
-            let conn = &mut w.conn;
             // Output: queued messages into the connection, then as much as the
             // kernel takes, a few batches per wake.
             for _ in 0..BATCHES_PER_WAKE {
+                let conn = &mut guard.conn;
                 let mut more = false;
                 if let Some(id) = *peer {
                     if conn.transmit_len() >= WRITE_BATCH {
@@ -134,8 +135,23 @@ async fn pump<S: Stream>(
                         }
                     }
                 }
-                write_some(stream, conn)?;
-                if !more || !conn.transmit_is_empty() {
+                // Written without the lock: a sending thread meanwhile
+                // encodes its messages straight into the connection, behind
+                // these bytes, rather than queueing them for us to encode
+                // (it may not write them itself while we do: `writing`).
+                let mut blocked = false;
+                if !conn.transmit_is_empty() {
+                    conn.take_transmit(&mut out);
+                    guard.writing = true;
+                    drop(guard);
+                    let r = wire::write_chunks(&mut out, |bufs| stream.try_write_vectored(bufs));
+                    blocked = !out.is_empty();
+                    guard = wire.lock();
+                    guard.conn.restore_transmit(&mut out);
+                    guard.writing = false;
+                    r?;
+                }
+                if blocked || (!more && guard.conn.transmit_is_empty()) {
                     break;
                 }
                 // The kernel took the whole batch and more is queued: the queue
@@ -143,6 +159,8 @@ async fn pump<S: Stream>(
                 // go round once more, or ask for another turn after the select.
                 driver.notify_one();
             }
+            let w = &mut *guard;
+            let conn = &mut w.conn;
             if read_paused && peer.is_some_and(|id| core.may_read(id)) {
                 read_paused = false;
             }
@@ -256,11 +274,6 @@ async fn sleep_until(t: Option<Instant>) {
     if let Some(t) = t {
         tokio::time::sleep_until(t.into()).await;
     }
-}
-
-/// Writes as much as the kernel takes without waiting.
-fn write_some<S: Stream>(stream: &S, conn: &mut Connection) -> io::Result<()> {
-    wire::write_some(conn, |bufs| stream.try_write_vectored(bufs))
 }
 
 /// Keeps a `connect` endpoint connected: opens a stream with `open`, runs

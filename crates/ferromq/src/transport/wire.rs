@@ -124,6 +124,10 @@ pub(crate) struct WireState {
     failed: Option<io::Error>,
     /// When a sender last looked at this connection (see [`IDLE`]).
     last_send: Option<Instant>,
+    /// The driver is writing output it took out of `conn` (see
+    /// [`Connection::take_transmit`]): `conn` may look empty, but a direct
+    /// write now would overtake those bytes.
+    pub(crate) writing: bool,
 }
 
 impl Wire {
@@ -137,6 +141,7 @@ impl Wire {
                 io: Some(io),
                 failed: None,
                 last_send: None,
+                writing: false,
             }),
             driver,
             awaiting: AtomicBool::new(false),
@@ -183,7 +188,7 @@ impl Wire {
             return Take::Queue;
         }
         let empty = w.conn.transmit_is_empty();
-        if may_write && empty && !self.awaiting.load(Ordering::Relaxed) {
+        if may_write && empty && !w.writing && !self.awaiting.load(Ordering::Relaxed) {
             let now = Instant::now();
             let idle = w.last_send.is_none_or(|t| now.duration_since(t) >= IDLE);
             w.last_send = Some(now);
@@ -384,6 +389,40 @@ impl WireState {
     pub(crate) fn take_failure(&mut self) -> Option<io::Error> {
         self.failed.take()
     }
+}
+
+/// Writes as much of `chunks` (output taken out of a connection) as `write`
+/// takes without waiting; what is written leaves the deque.
+pub(crate) fn write_chunks(
+    chunks: &mut std::collections::VecDeque<bytes::Bytes>,
+    mut write: impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
+) -> io::Result<()> {
+    use bytes::Buf;
+    while !chunks.is_empty() {
+        let mut slices = [IoSlice::new(&[]); IOV];
+        let n = chunks.len().min(IOV);
+        for (slot, chunk) in slices.iter_mut().zip(chunks.iter()) {
+            *slot = IoSlice::new(chunk);
+        }
+        let mut written = match write(&slices[..n]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        while written > 0 {
+            let front = chunks.front_mut().expect("written from these chunks");
+            if written >= front.len() {
+                written -= front.len();
+                chunks.pop_front();
+            } else {
+                front.advance(written);
+                written = 0;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Writes as much of the connection's output as `write` takes without
