@@ -994,6 +994,65 @@ impl SocketCore {
         Some(more)
     }
 
+    /// As [`pull_outgoing`](Self::pull_outgoing), for a tcp/ipc driver that
+    /// holds its wire's lock throughout (so no sender can encode a message
+    /// into the connection ahead of those taken here): takes messages off
+    /// the queue a few at a time and hands them to `take` with the socket's
+    /// state unlocked. A sender then waits on the state for a few queue
+    /// operations, not for the encoding of a whole write batch. Messages
+    /// `take` did not get to go back to the front of the queue.
+    pub(crate) fn pull_outgoing_unlocked(
+        &self,
+        id: PeerId,
+        mut take: impl FnMut(Message) -> bool,
+    ) -> Option<bool> {
+        /// Messages moved per hold of the state lock.
+        const CHUNK: usize = 128;
+        let mut chunk: smallvec::SmallVec<[Message; CHUNK]> = smallvec::SmallVec::new();
+        let mut wake = false;
+        let more = loop {
+            let mut st = self.state.lock();
+            let hwm = st.opts.sndhwm;
+            let p = st.peers.get_mut(&id)?;
+            let before = p.out.len();
+            chunk.extend(p.out.drain(..before.min(CHUNK)));
+            let more = !p.out.is_empty();
+            // The low-water mark, as in `pull_outgoing`.
+            let low = hwm / 2;
+            wake |= hwm != 0 && before > low && p.out.len() <= low;
+            drop(st);
+            let mut stopped = false;
+            let mut rest = chunk.drain(..);
+            for m in rest.by_ref() {
+                if !take(m) {
+                    stopped = true;
+                    break;
+                }
+            }
+            if stopped {
+                let rest: smallvec::SmallVec<[Message; CHUNK]> = rest.collect();
+                if rest.is_empty() {
+                    break more;
+                }
+                let mut st = self.state.lock();
+                if let Some(p) = st.peers.get_mut(&id) {
+                    for m in rest.into_iter().rev() {
+                        p.out.push_front(m);
+                    }
+                }
+                break true;
+            }
+            drop(rest);
+            if !more {
+                break false;
+            }
+        };
+        if wake {
+            self.wake_writable(usize::MAX);
+        }
+        Some(more)
+    }
+
     /// Whether the peer still has messages queued (used while lingering).
     pub fn has_outgoing(&self, id: PeerId) -> bool {
         self.state

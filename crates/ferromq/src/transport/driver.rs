@@ -116,7 +116,7 @@ async fn pump<S: Stream>(
                         more = true;
                     } else {
                         let subscriber = matches!(core.kind, SocketType::Sub | SocketType::XSub);
-                        let taken = core.pull_outgoing(id, |m| {
+                        let taken = core.pull_outgoing_unlocked(id, |m| {
                             // Subscriptions go out in the form the peer's ZMTP
                             // version wants (only a subscriber sends them: other
                             // sockets skip the check, once per message).
