@@ -712,6 +712,26 @@ mod tests {
                 Event::Message(Message::from(big)),
             ]
         );
+        // Only small messages encoded meanwhile (they wait in the tail, not
+        // in a chunk), and half of the taken output written.
+        p.a.send_message(&Message::from("five"));
+        p.a.take_transmit(&mut taken);
+        p.a.send_message(&Message::from("six"));
+        let mut wire = BytesMut::new();
+        let front = taken.front_mut().unwrap();
+        let half = front.len() / 2;
+        wire.extend_from_slice(&front[..half]);
+        front.advance(half);
+        p.a.restore_transmit(&mut taken);
+        wire.extend_from_slice(&drain(&mut p.a));
+        p.b.handle_input(&mut wire, p.now).unwrap();
+        assert_eq!(
+            events(&mut p.b),
+            [
+                Event::Message(Message::from("five")),
+                Event::Message(Message::from("six")),
+            ]
+        );
         // Written in full: the deque goes back, nothing is left over.
         p.a.send_message(&Message::from("four"));
         p.a.take_transmit(&mut taken);

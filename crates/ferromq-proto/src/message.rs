@@ -242,6 +242,9 @@ mod size_tests {
         assert_eq!(frames, [&b"id"[..], b"", b"body", b"tail"]);
         let front = m.split_front(2);
         assert_eq!(front.len(), 2);
+        assert_eq!(&front[0][..], b"id");
+        assert_eq!(m.len(), 2);
         assert_eq!(&m[0][..], b"body");
+        assert_eq!(&m[1][..], b"tail");
     }
 }

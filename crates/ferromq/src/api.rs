@@ -17,36 +17,37 @@ struct Handle {
     core: Arc<SocketCore>,
     // Keeps the I/O threads alive while the socket lingers.
     _ctx: Context,
-    /// Bytes sent since an async send last took a unit of tokio's budget.
-    coop_bytes: std::sync::atomic::AtomicUsize,
 }
 
-impl Handle {
-    /// Whether a send of `len` bytes takes a unit of tokio's cooperative
-    /// budget: one per [`COOP_BYTES`] sent, so a task sending small
-    /// messages yields after as many bytes as one sending large ones.
-    fn coop_due(&self, len: usize) -> bool {
-        use std::sync::atomic::Ordering::Relaxed;
-        if len >= COOP_BYTES {
-            return true;
-        }
-        // Empty frames still cost their header and a queue entry.
-        let len = len.max(8);
-        if self.coop_bytes.fetch_add(len, Relaxed) + len >= COOP_BYTES {
-            self.coop_bytes.store(0, Relaxed);
-            true
-        } else {
-            false
-        }
+/// Whether an async send of `len` bytes takes a unit of tokio's cooperative
+/// budget: every send of [`COOP_BYTES`] or more does, smaller ones one per
+/// `COOP_BYTES` they add up to (counting at least 8 bytes each: an empty
+/// frame still costs a header and a queue entry). Counted per thread: a
+/// task runs on one thread until it yields, so the sends of one poll are
+/// all counted together, whichever sockets they go to.
+fn coop_due(len: usize) -> bool {
+    thread_local! {
+        static SMALL_BYTES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     }
+    if len >= COOP_BYTES {
+        return true;
+    }
+    SMALL_BYTES.with(|c| {
+        let sum = c.get() + len.max(8);
+        let due = sum >= COOP_BYTES;
+        c.set(if due { 0 } else { sum });
+        due
+    })
 }
 
-/// Bytes an async send may move per unit of tokio's cooperative budget (128
-/// units per task poll): a never-waiting send loop yields after ~32 KiB.
-/// Charging a unit per send made a task sending 16-byte messages yield every
-/// 128, and a connection on the same runtime wrote 2 KiB per system call;
-/// at 256 bytes a unit it writes ~40 KiB and the pinned 16-byte async rate
-/// rose from ~7.2 to ~10-11 M msgs/s.
+/// Bytes of small messages an async send moves per unit of tokio's
+/// cooperative budget (128 units per task poll): a send loop that never
+/// waits yields after 128 sends of 256 bytes or more, or after ~32 KiB of
+/// smaller ones (at most 4,096 sends). Charging a unit per send made a task
+/// sending 16-byte messages yield every 128 sends, and a connection on the
+/// same runtime then wrote 2 KiB per system call; at 256 bytes a unit it
+/// writes ~40 KiB, and the pinned 16-byte async rate rose from ~7.2 to
+/// ~10-11 M msgs/s.
 const COOP_BYTES: usize = 256;
 
 impl Drop for Handle {
@@ -445,11 +446,7 @@ impl Socket {
 
     pub(crate) fn from_core(ctx: Context, core: Arc<SocketCore>) -> Socket {
         Socket {
-            h: Arc::new(Handle {
-                core,
-                _ctx: ctx,
-                coop_bytes: Default::default(),
-            }),
+            h: Arc::new(Handle { core, _ctx: ctx }),
         }
     }
 
@@ -638,7 +635,7 @@ impl std::future::Future for SendFuture<'_> {
                 // back: take part in tokio's cooperative budget (every so
                 // many sends, other tasks run, the connections' among them
                 // on a context that runs on the application's runtime).
-                if this.sock.h.coop_due(msg.byte_len()) {
+                if coop_due(msg.byte_len()) {
                     let Poll::Ready(coop) = tokio::task::coop::poll_proceed(cx) else {
                         this.state = SendState::Start(msg);
                         return Poll::Pending;

@@ -190,6 +190,7 @@ both_apis!(
     multipart_atomic,
     large_message_backlog,
     frames_of_every_size_in_one_stream,
+    a_sender_on_a_full_queue_keeps_going,
     round_robin,
     fair_queue,
     shared_socket,
@@ -741,6 +742,37 @@ async fn large_message_backlog<A: Api>() {
         assert_eq!(num(&m[0]), i);
         assert!(m[1] == payload, "message {i} corrupted");
     }
+}
+
+/// A sender that keeps its small queue full while the connection drains it
+/// is woken each time the queue falls to its low-water mark: every message
+/// arrives, none is stuck behind a sender that waits for a wake that never
+/// comes (a missed wake shows as a send timing out).
+async fn a_sender_on_a_full_queue_keeps_going<A: Api>() {
+    // Default HWMs: the connection takes queued messages in chunks, so the
+    // sender refills the queue while a chunk is encoded.
+    // Each its own context (its own I/O thread), as two processes would be.
+    const N: usize = 300_000;
+    let ctx = Context::new();
+    let pull: A::S = sock(&ctx, Pull);
+    let push: A::S = sock(&Context::new(), Push);
+    push.link(&pull.bind_any());
+    let sender = A::spawn(async move {
+        for i in 0..N {
+            push.send(i.to_string())
+                .await
+                .unwrap_or_else(|e| panic!("send {i} of {N}: {e}"));
+        }
+        push
+    });
+    for i in 0..N {
+        let m = pull
+            .recv()
+            .await
+            .unwrap_or_else(|e| panic!("message {i} of {N}: {e}"));
+        assert_eq!(num(&m[0]), i);
+    }
+    drop(sender.join().await);
 }
 
 /// Frames around the receive buffer's chunk (64 KiB), far above it and

@@ -997,29 +997,39 @@ impl SocketCore {
     /// As [`pull_outgoing`](Self::pull_outgoing), for a tcp/ipc driver that
     /// holds its wire's lock throughout (so no sender can encode a message
     /// into the connection ahead of those taken here): takes messages off
-    /// the queue a few at a time and hands them to `take` with the socket's
-    /// state unlocked. A sender then waits on the state for a few queue
-    /// operations, not for the encoding of a whole write batch. Messages
-    /// `take` did not get to go back to the front of the queue.
+    /// the queue a few at a time (up to 128, and about `room` bytes) and
+    /// hands them to `take` with the socket's state unlocked. A sender then
+    /// waits on the state for a few queue operations, not for the encoding
+    /// of a whole write batch. Messages `take` did not get to go back to the
+    /// front of the queue.
     pub(crate) fn pull_outgoing_unlocked(
         &self,
         id: PeerId,
+        mut room: usize,
         mut take: impl FnMut(Message) -> bool,
     ) -> Option<bool> {
         /// Messages moved per hold of the state lock.
         const CHUNK: usize = 128;
         let mut chunk: smallvec::SmallVec<[Message; CHUNK]> = smallvec::SmallVec::new();
-        let mut wake = false;
-        let more = loop {
+        // The longest the queue was when we looked (senders may refill it
+        // between our looks, and block on it once full).
+        let mut high = 0;
+        let (more, end, hwm) = loop {
             let mut st = self.state.lock();
             let hwm = st.opts.sndhwm;
             let p = st.peers.get_mut(&id)?;
-            let before = p.out.len();
-            chunk.extend(p.out.drain(..before.min(CHUNK)));
+            high = high.max(p.out.len());
+            // At least one message; more while they fit `room` (a frame
+            // header costs up to 9 bytes), so that few go back.
+            while chunk.len() < CHUNK {
+                let Some(m) = p.out.pop_front() else { break };
+                room = room.saturating_sub(m.byte_len() + 9 * m.len());
+                chunk.push(m);
+                if room == 0 {
+                    break;
+                }
+            }
             let more = !p.out.is_empty();
-            // The low-water mark, as in `pull_outgoing`.
-            let low = hwm / 2;
-            wake |= hwm != 0 && before > low && p.out.len() <= low;
             drop(st);
             let mut stopped = false;
             let mut rest = chunk.drain(..);
@@ -1029,25 +1039,26 @@ impl SocketCore {
                     break;
                 }
             }
-            if stopped {
-                let rest: smallvec::SmallVec<[Message; CHUNK]> = rest.collect();
-                if rest.is_empty() {
-                    break more;
-                }
+            let rest: smallvec::SmallVec<[Message; CHUNK]> = rest.collect();
+            if stopped || !more || room == 0 {
+                // Put back what was not taken, then judge the low-water mark
+                // on the queue as it is left.
                 let mut st = self.state.lock();
-                if let Some(p) = st.peers.get_mut(&id) {
-                    for m in rest.into_iter().rev() {
-                        p.out.push_front(m);
-                    }
+                let Some(p) = st.peers.get_mut(&id) else {
+                    return Some(false);
+                };
+                for m in rest.into_iter().rev() {
+                    p.out.push_front(m);
                 }
-                break true;
-            }
-            drop(rest);
-            if !more {
-                break false;
+                break (!p.out.is_empty(), p.out.len(), hwm);
             }
         };
-        if wake {
+        // As libzmq's low-water mark (see `pull_outgoing`), judged on the
+        // queue as it is left: a sender blocked on the full queue made it
+        // longer than the mark at our next look, and is woken when we leave
+        // it at or below the mark.
+        let low = hwm / 2;
+        if hwm != 0 && high > low && end <= low {
             self.wake_writable(usize::MAX);
         }
         Some(more)
@@ -1942,5 +1953,90 @@ impl SocketCore {
                 other => return other,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    use crate::{Context, Error, SocketType};
+
+    /// The driver takes queued messages with the socket's state unlocked, so
+    /// a sender may refill the queue (and then block on it) while one pull
+    /// goes on. Senders are woken when that pull leaves the queue at the
+    /// low-water mark, even though it was below the mark when the pull
+    /// began.
+    #[test]
+    fn a_queue_refilled_during_a_pull_wakes_its_senders_once_drained() {
+        let ctx = Context::new();
+        let push = ctx.socket(SocketType::Push).unwrap();
+        push.set_sndhwm(1000);
+        push.set_linger(Some(Duration::ZERO));
+        push.set_reconnect_ivl(Some(Duration::from_secs(60)));
+        // A peer that stays away: its messages wait in its queue, and no
+        // driver takes them but this test.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        push.connect(&format!("tcp://127.0.0.1:{port}")).unwrap();
+        let core = push.core();
+        // Below the low-water mark (500), more than one chunk (128).
+        for i in 0..200 {
+            push.try_send(i.to_string()).unwrap();
+        }
+        let id = *core.state.lock().peers.keys().next().unwrap();
+        let before = core.epoch.load(Ordering::Acquire);
+        let mut taken = 0;
+        let mut refilled = 0;
+        let more = core
+            .pull_outgoing_unlocked(id, usize::MAX, |_| {
+                if taken == 0 {
+                    // A sender fills the queue to its HWM meanwhile.
+                    loop {
+                        match push.try_send("more") {
+                            Ok(()) => refilled += 1,
+                            Err(e) if matches!(e.error, Error::WouldBlock) => break,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+                taken += 1;
+                true
+            })
+            .unwrap();
+        assert!(refilled > 500, "the queue was refilled: {refilled}");
+        assert_eq!(taken, 200 + refilled, "every message taken, once");
+        assert!(!more);
+        assert!(
+            core.epoch.load(Ordering::Acquire) > before,
+            "senders on the full queue were woken"
+        );
+
+        // A pull that stops after one message puts the rest back, in
+        // order, and wakes nobody: the queue is still above the mark.
+        for i in 0..1000 {
+            push.try_send(i.to_string()).unwrap();
+        }
+        let before = core.epoch.load(Ordering::Acquire);
+        let mut first = None;
+        let more = core
+            .pull_outgoing_unlocked(id, usize::MAX, |m| {
+                first = Some(m);
+                false
+            })
+            .unwrap();
+        assert!(more);
+        assert_eq!(&first.unwrap()[0][..], b"0");
+        assert_eq!(core.epoch.load(Ordering::Acquire), before, "no wake");
+        let st = core.state.lock();
+        let queued: Vec<_> = st.peers[&id].out.iter().map(|m| m[0].clone()).collect();
+        assert_eq!(queued.len(), 999);
+        assert!(queued
+            .iter()
+            .enumerate()
+            .all(|(i, f)| f[..] == *(i + 1).to_string().as_bytes()));
     }
 }

@@ -116,7 +116,8 @@ async fn pump<S: Stream>(
                         more = true;
                     } else {
                         let subscriber = matches!(core.kind, SocketType::Sub | SocketType::XSub);
-                        let taken = core.pull_outgoing_unlocked(id, |m| {
+                        let room = WRITE_BATCH - conn.transmit_len();
+                        let taken = core.pull_outgoing_unlocked(id, room, |m| {
                             // Subscriptions go out in the form the peer's ZMTP
                             // version wants (only a subscriber sends them: other
                             // sockets skip the check, once per message).
@@ -140,23 +141,26 @@ async fn pump<S: Stream>(
                 // these bytes, rather than queueing them for us to encode
                 // (it may not write them itself while we do: `writing`).
                 let mut blocked = false;
-                if !conn.transmit_is_empty() {
+                let taken = conn.transmit_len();
+                if taken > 0 {
                     conn.take_transmit(&mut out);
-                    guard.writing = true;
+                    guard.writing = taken;
                     drop(guard);
                     let r = wire::write_chunks(&mut out, |bufs| stream.try_write_vectored(bufs));
                     blocked = !out.is_empty();
                     guard = wire.lock();
                     guard.conn.restore_transmit(&mut out);
-                    guard.writing = false;
+                    guard.writing = 0;
                     r?;
                 }
                 if blocked || (!more && guard.conn.transmit_is_empty()) {
                     break;
                 }
-                // The kernel took the whole batch and more is queued: the queue
-                // will not wake us again (it only does so when it was empty), so
-                // go round once more, or ask for another turn after the select.
+                // The kernel took the whole batch, and more is queued or was
+                // encoded while we wrote: neither wakes us again (a sender
+                // does so only when it finds the queue or the connection
+                // empty), so go round once more, or ask for another turn
+                // after the select.
                 driver.notify_one();
             }
             let w = &mut *guard;

@@ -124,10 +124,11 @@ pub(crate) struct WireState {
     failed: Option<io::Error>,
     /// When a sender last looked at this connection (see [`IDLE`]).
     last_send: Option<Instant>,
-    /// The driver is writing output it took out of `conn` (see
-    /// [`Connection::take_transmit`]): `conn` may look empty, but a direct
-    /// write now would overtake those bytes.
-    pub(crate) writing: bool,
+    /// Bytes of output the driver took out of `conn` to write with the lock
+    /// released (see [`Connection::take_transmit`]), 0 when it is not
+    /// writing. While it is, `conn` may look empty, but a direct write would
+    /// overtake those bytes, and they count towards [`ENCODE_AHEAD`].
+    pub(crate) writing: usize,
 }
 
 impl Wire {
@@ -141,7 +142,7 @@ impl Wire {
                 io: Some(io),
                 failed: None,
                 last_send: None,
-                writing: false,
+                writing: 0,
             }),
             driver,
             awaiting: AtomicBool::new(false),
@@ -188,7 +189,7 @@ impl Wire {
             return Take::Queue;
         }
         let empty = w.conn.transmit_is_empty();
-        if may_write && empty && !w.writing && !self.awaiting.load(Ordering::Relaxed) {
+        if may_write && empty && w.writing == 0 && !self.awaiting.load(Ordering::Relaxed) {
             let now = Instant::now();
             let idle = w.last_send.is_none_or(|t| now.duration_since(t) >= IDLE);
             w.last_send = Some(now);
@@ -196,7 +197,8 @@ impl Wire {
                 return Take::Write(w);
             }
         }
-        if !empty && w.conn.transmit_len() >= ENCODE_AHEAD {
+        let ahead = w.conn.transmit_len() + w.writing;
+        if ahead >= ENCODE_AHEAD {
             return Take::Queue;
         }
         w.conn.send_message(msg);
