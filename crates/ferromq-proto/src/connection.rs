@@ -186,6 +186,62 @@ impl Transmit {
     }
 }
 
+/// Output taken out of a [`Connection`] to be written without holding it
+/// (see [`Connection::take_transmit`]): large frames as they were queued,
+/// then the buffer of small ones.
+#[derive(Debug, Default)]
+pub struct Taken {
+    chunks: VecDeque<Bytes>,
+    tail: BytesMut,
+}
+
+impl Taken {
+    /// Nothing taken (or all of it written).
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty() && self.tail.is_empty()
+    }
+
+    /// Bytes left to write.
+    pub fn len(&self) -> usize {
+        self.chunks.iter().map(Bytes::len).sum::<usize>() + self.tail.len()
+    }
+
+    /// Fills `dst` with the bytes left, in order, and returns how many
+    /// slices were filled: pass them to a vectored write.
+    pub fn slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        let parts = self.chunks.iter().map(|c| &c[..]);
+        for part in parts.chain(std::iter::once(&self.tail[..])) {
+            if n == dst.len() {
+                break;
+            }
+            if !part.is_empty() {
+                dst[n] = IoSlice::new(part);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Marks `n` bytes of what [`slices`](Self::slices) offered as written.
+    pub fn advance(&mut self, mut n: usize) {
+        while n > 0 {
+            let Some(front) = self.chunks.front_mut() else {
+                let k = n.min(self.tail.len());
+                self.tail.advance(k);
+                return;
+            };
+            if n >= front.len() {
+                n -= front.len();
+                self.chunks.pop_front();
+            } else {
+                front.advance(n);
+                return;
+            }
+        }
+    }
+}
+
 /// One ZMTP 3.x connection, without I/O.
 ///
 /// The driver owns the byte stream and a clock; the connection owns the
@@ -512,25 +568,38 @@ impl Connection {
 
     /// Takes everything waiting to be written, in order, for a driver that
     /// writes it without holding the connection (so that messages can be
-    /// encoded behind it meanwhile). Swaps with `into`, which should be
-    /// empty (its allocation is reused). Hand back what the stream did not
-    /// take with [`restore_transmit`](Self::restore_transmit) before
-    /// writing anything else.
-    pub fn take_transmit(&mut self, into: &mut VecDeque<Bytes>) {
+    /// encoded behind it meanwhile). Swaps with `into`, which must be empty:
+    /// the connection goes on encoding into `into`'s buffer, so a driver
+    /// that keeps one [`Taken`] alternates between two buffers and
+    /// allocates none per write. Hand back what the stream did not take
+    /// with [`restore_transmit`](Self::restore_transmit) before writing
+    /// anything else.
+    pub fn take_transmit(&mut self, into: &mut Taken) {
         debug_assert!(into.is_empty());
-        self.out.seal_tail();
-        std::mem::swap(&mut self.out.chunks, into);
+        into.tail.clear();
+        std::mem::swap(&mut self.out.chunks, &mut into.chunks);
+        std::mem::swap(&mut self.out.tail, &mut into.tail);
     }
 
-    /// Puts back, ahead of anything queued since, what remains of a
-    /// [`take_transmit`](Self::take_transmit); `rest` is left empty.
-    pub fn restore_transmit(&mut self, rest: &mut VecDeque<Bytes>) {
-        if self.out.chunks.is_empty() {
-            // Nothing new: the taken deque (and its allocation) goes back.
-            std::mem::swap(&mut self.out.chunks, rest);
+    /// Puts back, ahead of anything encoded since, what remains of a
+    /// [`take_transmit`](Self::take_transmit); `rest` is left empty, its
+    /// buffers ready for the next take.
+    pub fn restore_transmit(&mut self, rest: &mut Taken) {
+        if rest.is_empty() {
             return;
         }
-        while let Some(chunk) = rest.pop_back() {
+        if self.transmit_is_empty() {
+            // Nothing new: the taken output goes back as it was.
+            std::mem::swap(&mut self.out.chunks, &mut rest.chunks);
+            std::mem::swap(&mut self.out.tail, &mut rest.tail);
+            rest.chunks.clear();
+            rest.tail.clear();
+            return;
+        }
+        if !rest.tail.is_empty() {
+            self.out.chunks.push_front(rest.tail.split().freeze());
+        }
+        while let Some(chunk) = rest.chunks.pop_back() {
             self.out.chunks.push_front(chunk);
         }
     }
@@ -673,6 +742,25 @@ mod tests {
         BytesMut::from(&g[..])
     }
 
+    /// Writes up to `n` bytes of `taken` into `wire`, as a stream would.
+    fn write_part(taken: &mut Taken, wire: &mut BytesMut, mut n: usize) {
+        while n > 0 && !taken.is_empty() {
+            let mut slices = [IoSlice::new(&[]); 4];
+            let k = taken.slices(&mut slices);
+            let mut done = 0;
+            for s in &slices[..k] {
+                let m = s.len().min(n - done);
+                wire.extend_from_slice(&s[..m]);
+                done += m;
+                if done == n {
+                    break;
+                }
+            }
+            taken.advance(done);
+            n -= done;
+        }
+    }
+
     /// A driver that writes taken output without holding the connection
     /// hands back a partial write while messages were encoded behind it:
     /// the peer still gets every byte once, in order.
@@ -683,63 +771,66 @@ mod tests {
         events(&mut p.a);
         events(&mut p.b);
         let big = Bytes::from(vec![9u8; 70_000]);
-        p.a.send_message(&Message::from("one"));
+        let mut taken = Taken::default();
+        let check = |p: &mut Pair, wire: &mut BytesMut, want: &[&Bytes]| {
+            p.b.handle_input(wire, p.now).unwrap();
+            let want: Vec<Event> = want
+                .iter()
+                .map(|b| Event::Message(Message::from((*b).clone())))
+                .collect();
+            assert_eq!(events(&mut p.b), want);
+        };
+        let (one, two, three) = (Bytes::from("one"), Bytes::from("two"), Bytes::from("three"));
+
+        // Large and small frames taken; more of both encoded meanwhile; the
+        // stream took the first frames and 10 bytes into the large one.
+        p.a.send_message(&Message::from(one.clone()));
         p.a.send_message(&Message::from(big.clone()));
-        p.a.send_message(&Message::from("two"));
-        let mut taken = VecDeque::new();
+        p.a.send_message(&Message::from(two.clone()));
         p.a.take_transmit(&mut taken);
         assert!(p.a.transmit_is_empty());
-        // Encoded while the taken output is being written.
-        p.a.send_message(&Message::from("three"));
+        p.a.send_message(&Message::from(three.clone()));
         p.a.send_message(&Message::from(big.clone()));
-        // The stream took the first chunk and 10 bytes of the next.
         let mut wire = BytesMut::new();
-        wire.extend_from_slice(&taken.pop_front().unwrap());
-        let next = taken.front_mut().unwrap();
-        wire.extend_from_slice(&next[..10]);
-        next.advance(10);
+        write_part(&mut taken, &mut wire, 5 + 9 + 10);
         p.a.restore_transmit(&mut taken);
         assert!(taken.is_empty());
         wire.extend_from_slice(&drain(&mut p.a));
-        p.b.handle_input(&mut wire, p.now).unwrap();
-        assert_eq!(
-            events(&mut p.b),
-            [
-                Event::Message(Message::from("one")),
-                Event::Message(Message::from(big.clone())),
-                Event::Message(Message::from("two")),
-                Event::Message(Message::from("three")),
-                Event::Message(Message::from(big)),
-            ]
-        );
-        // Only small messages encoded meanwhile (they wait in the tail, not
-        // in a chunk), and half of the taken output written.
-        p.a.send_message(&Message::from("five"));
+        check(&mut p, &mut wire, &[&one, &big, &two, &three, &big]);
+
+        // Only small messages encoded meanwhile (in the new buffer), half
+        // of the taken ones written.
+        let (five, six) = (Bytes::from("five"), Bytes::from("six"));
+        p.a.send_message(&Message::from(five.clone()));
+        p.a.send_message(&Message::from(one.clone()));
         p.a.take_transmit(&mut taken);
-        p.a.send_message(&Message::from("six"));
+        p.a.send_message(&Message::from(six.clone()));
         let mut wire = BytesMut::new();
-        let front = taken.front_mut().unwrap();
-        let half = front.len() / 2;
-        wire.extend_from_slice(&front[..half]);
-        front.advance(half);
+        let half = taken.len() / 2;
+        write_part(&mut taken, &mut wire, half);
         p.a.restore_transmit(&mut taken);
         wire.extend_from_slice(&drain(&mut p.a));
-        p.b.handle_input(&mut wire, p.now).unwrap();
-        assert_eq!(
-            events(&mut p.b),
-            [
-                Event::Message(Message::from("five")),
-                Event::Message(Message::from("six")),
-            ]
-        );
-        // Written in full: the deque goes back, nothing is left over.
-        p.a.send_message(&Message::from("four"));
+        check(&mut p, &mut wire, &[&five, &one, &six]);
+
+        // Partly written and nothing new: the rest goes back as it was.
+        p.a.send_message(&Message::from(two.clone()));
+        p.a.send_message(&Message::from(three.clone()));
         p.a.take_transmit(&mut taken);
-        let mut wire: BytesMut = taken.drain(..).flat_map(|c| c.to_vec()).collect();
+        let mut wire = BytesMut::new();
+        write_part(&mut taken, &mut wire, 3);
+        p.a.restore_transmit(&mut taken);
+        assert!(taken.is_empty());
+        wire.extend_from_slice(&drain(&mut p.a));
+        check(&mut p, &mut wire, &[&two, &three]);
+
+        // Written in full: nothing is left over.
+        p.a.send_message(&Message::from(six.clone()));
+        p.a.take_transmit(&mut taken);
+        let mut wire = BytesMut::new();
+        write_part(&mut taken, &mut wire, usize::MAX);
         p.a.restore_transmit(&mut taken);
         assert!(p.a.transmit_is_empty());
-        p.b.handle_input(&mut wire, p.now).unwrap();
-        assert_eq!(events(&mut p.b), [Event::Message(Message::from("four"))]);
+        check(&mut p, &mut wire, &[&six]);
     }
 
     #[test]

@@ -46,6 +46,6 @@ pub mod socket_type;
 pub mod wire;
 pub mod z85;
 
-pub use connection::{Config, Connection, ConnectionError, Event, PeerInfo};
+pub use connection::{Config, Connection, ConnectionError, Event, PeerInfo, Taken};
 pub use message::Message;
 pub use socket_type::SocketType;

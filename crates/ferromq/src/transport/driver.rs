@@ -101,7 +101,7 @@ async fn pump<S: Stream>(
     let mut batch: Vec<Message> = Vec::new();
     let mut read_paused = false;
     // Output being written, out of the connection (see below).
-    let mut out = std::collections::VecDeque::new();
+    let mut out = ferromq_proto::Taken::default();
     loop {
         let (closing, interest, timer, backlog) = {
             let mut guard = wire.lock();
@@ -146,7 +146,7 @@ async fn pump<S: Stream>(
                     conn.take_transmit(&mut out);
                     guard.writing = taken;
                     drop(guard);
-                    let r = wire::write_chunks(&mut out, |bufs| stream.try_write_vectored(bufs));
+                    let r = wire::write_taken(&mut out, |bufs| stream.try_write_vectored(bufs));
                     blocked = !out.is_empty();
                     guard = wire.lock();
                     guard.conn.restore_transmit(&mut out);

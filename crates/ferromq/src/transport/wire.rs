@@ -393,36 +393,25 @@ impl WireState {
     }
 }
 
-/// Writes as much of `chunks` (output taken out of a connection) as `write`
-/// takes without waiting; what is written leaves the deque.
-pub(crate) fn write_chunks(
-    chunks: &mut std::collections::VecDeque<bytes::Bytes>,
+/// Writes as much of `taken` (output taken out of a connection) as `write`
+/// takes without waiting; what is written leaves it.
+pub(crate) fn write_taken(
+    taken: &mut ferromq_proto::Taken,
     mut write: impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
 ) -> io::Result<()> {
-    use bytes::Buf;
-    while !chunks.is_empty() {
-        let mut slices = [IoSlice::new(&[]); IOV];
-        let n = chunks.len().min(IOV);
-        for (slot, chunk) in slices.iter_mut().zip(chunks.iter()) {
-            *slot = IoSlice::new(chunk);
-        }
-        let mut written = match write(&slices[..n]) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(k) => k,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        while written > 0 {
-            let front = chunks.front_mut().expect("written from these chunks");
-            if written >= front.len() {
-                written -= front.len();
-                chunks.pop_front();
-            } else {
-                front.advance(written);
-                written = 0;
+    while !taken.is_empty() {
+        let written = {
+            let mut slices = [IoSlice::new(&[]); IOV];
+            let n = taken.slices(&mut slices);
+            match write(&slices[..n]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(k) => k,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
             }
-        }
+        };
+        taken.advance(written);
     }
     Ok(())
 }
