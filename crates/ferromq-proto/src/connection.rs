@@ -187,8 +187,9 @@ impl Transmit {
 }
 
 /// Output taken out of a [`Connection`] to be written without holding it
-/// (see [`Connection::take_transmit`]): large frames as they were queued,
-/// then the buffer of small ones.
+/// (see [`Connection::take_transmit`]): chunks (large frames, and encoded
+/// bytes put back or sealed ahead of them), then the buffer of small
+/// frames.
 #[derive(Debug, Default)]
 pub struct Taken {
     chunks: VecDeque<Bytes>,
@@ -571,7 +572,8 @@ impl Connection {
     /// encoded behind it meanwhile). Swaps with `into`, which must be empty:
     /// the connection goes on encoding into `into`'s buffer, so a driver
     /// that keeps one [`Taken`] alternates between two buffers and
-    /// allocates none per write. Hand back what the stream did not take
+    /// allocates none per write (unless large frames were queued behind a
+    /// partial write). Hand back what the stream did not take
     /// with [`restore_transmit`](Self::restore_transmit) before writing
     /// anything else.
     pub fn take_transmit(&mut self, into: &mut Taken) {
@@ -594,6 +596,18 @@ impl Connection {
             std::mem::swap(&mut self.out.tail, &mut rest.tail);
             rest.chunks.clear();
             rest.tail.clear();
+            return;
+        }
+        if self.out.chunks.is_empty() {
+            // Only small frames came meanwhile (the common case under
+            // backpressure): copy them behind the rest (at most the
+            // encode-ahead limit) and keep both buffers as they were,
+            // rather than freeze the rest into a shared chunk and make the
+            // connection grow a new buffer while it is written.
+            rest.tail.extend_from_slice(&self.out.tail);
+            self.out.tail.clear();
+            std::mem::swap(&mut self.out.chunks, &mut rest.chunks);
+            std::mem::swap(&mut self.out.tail, &mut rest.tail);
             return;
         }
         if !rest.tail.is_empty() {
@@ -811,6 +825,24 @@ mod tests {
         p.a.restore_transmit(&mut taken);
         wire.extend_from_slice(&drain(&mut p.a));
         check(&mut p, &mut wire, &[&five, &one, &six]);
+
+        // Partly written with small frames encoded meanwhile, then more
+        // encoded into the restored buffer before the next take.
+        p.a.send_message(&Message::from(two.clone()));
+        p.a.send_message(&Message::from(three.clone()));
+        p.a.take_transmit(&mut taken);
+        p.a.send_message(&Message::from(five.clone()));
+        let mut wire = BytesMut::new();
+        write_part(&mut taken, &mut wire, 4);
+        p.a.restore_transmit(&mut taken);
+        assert!(taken.is_empty());
+        p.a.send_message(&Message::from(six.clone()));
+        p.a.take_transmit(&mut taken);
+        p.a.send_message(&Message::from(one.clone()));
+        write_part(&mut taken, &mut wire, usize::MAX);
+        p.a.restore_transmit(&mut taken);
+        wire.extend_from_slice(&drain(&mut p.a));
+        check(&mut p, &mut wire, &[&two, &three, &five, &six, &one]);
 
         // Partly written and nothing new: the rest goes back as it was.
         p.a.send_message(&Message::from(two.clone()));
