@@ -16,7 +16,7 @@ fn quick_run_reports_every_backend() {
     if peers.exists() {
         backends.extend(["zmq.rs", "rzmq", "omq.rs"]);
     }
-    let run = || {
+    let run = |backends: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_ferromq-bench"))
             .args([
                 "run",
@@ -29,26 +29,57 @@ fn quick_run_reports_every_backend() {
             .output()
             .expect("ferromq-bench runs")
     };
-    let out = run();
-    // libzmq 4.3.4 (the zmq crate's) loses messages over ipc now and then
-    // (also with both sides libzmq, outside this harness): its ipc rows may
-    // fail. Any other failure fails the test.
-    let libzmq_ipc = |l: &str| l.contains("| libzmq |") && l.contains(" ipc |");
-    let failed: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.contains("**FAILED**"))
-        .map(str::to_owned)
-        .collect();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let failed_rows = |stdout: &str| -> Vec<String> {
+        stdout
+            .lines()
+            .filter(|l| l.contains("**FAILED**"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let out = run(&backends);
+    let mut stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let failed = failed_rows(&stdout);
     if !failed.is_empty() {
         eprintln!("failed rows: {failed:?}");
     }
+    // libzmq 4.3.4 (the zmq crate's) loses messages over ipc now and then
+    // (also with both sides libzmq, outside this harness): its ipc rows may
+    // fail. The pure-Rust peers have hung now and then in one row (rzmq
+    // over inproc, once in many CI runs, not reproduced in 8 runs of that
+    // row alone): a peer that failed gets one more whole run of its own,
+    // which must pass, and its rows are checked from that run. Any other
+    // failure (ferromq's, raw TCP's, or the harness's) fails the test.
+    let libzmq_ipc = |l: &str| l.contains("| libzmq |") && l.contains(" ipc |");
+    let peer_of = |l: &str| {
+        ["zmq.rs", "rzmq", "omq.rs"]
+            .into_iter()
+            .find(|p| l.contains(&format!("| {p} |")))
+    };
     assert!(
-        out.status.success() || failed.iter().all(|l| libzmq_ipc(l)),
+        out.status.success() || failed.iter().all(|l| libzmq_ipc(l) || peer_of(l).is_some()),
         "ferromq-bench failed ({}):\n{stdout}\n{}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+    let mut again: Vec<&str> = failed.iter().filter_map(|l| peer_of(l)).collect();
+    again.dedup();
+    for peer in again {
+        let out = run(&[peer]);
+        let rerun = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{peer} failed twice ({}):\n{rerun}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let tag = format!("| {peer} |");
+        stdout = stdout
+            .lines()
+            .filter(|l| !l.contains(&tag))
+            .chain(rerun.lines().filter(|l| l.contains(&tag)))
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
     // Table rows: | scenario | count | backend | msgs/s | ...
     let rows: Vec<Vec<&str>> = stdout
         .lines()
