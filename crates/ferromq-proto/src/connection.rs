@@ -170,26 +170,11 @@ enum Handshake {
     Null(null::ExpectReady),
 }
 
-/// Bytes waiting to be written: small frames batched in `tail`, large frame
-/// bodies kept as their own chunks so they are never copied.
-#[derive(Default)]
-struct Transmit {
-    chunks: VecDeque<Bytes>,
-    tail: BytesMut,
-}
-
-impl Transmit {
-    fn seal_tail(&mut self) {
-        if !self.tail.is_empty() {
-            self.chunks.push_back(self.tail.split().freeze());
-        }
-    }
-}
-
-/// Output taken out of a [`Connection`] to be written without holding it
-/// (see [`Connection::take_transmit`]): chunks (large frames, and encoded
-/// bytes put back or sealed ahead of them), then the buffer of small
-/// frames.
+/// Bytes waiting to be written: a connection's output, or output taken out
+/// of it to be written without holding it (see
+/// [`Connection::take_transmit`]). Chunks (large frame bodies, never
+/// copied, and encoded bytes sealed or put back ahead of them), then the
+/// buffer small frames are encoded into.
 #[derive(Debug, Default)]
 pub struct Taken {
     chunks: VecDeque<Bytes>,
@@ -197,6 +182,13 @@ pub struct Taken {
 }
 
 impl Taken {
+    /// Ends the small-frame buffer here: what it holds becomes a chunk.
+    fn seal_tail(&mut self) {
+        if !self.tail.is_empty() {
+            self.chunks.push_back(self.tail.split().freeze());
+        }
+    }
+
     /// Nothing taken (or all of it written).
     pub fn is_empty(&self) -> bool {
         self.chunks.is_empty() && self.tail.is_empty()
@@ -269,7 +261,7 @@ pub struct Connection {
     decoder: FrameDecoder,
     events: VecDeque<Event>,
     partial: Message,
-    out: Transmit,
+    out: Taken,
     peer: Option<PeerInfo>,
     zmtp_minor: u8,
     handshake_deadline: Option<Instant>,
@@ -281,7 +273,7 @@ pub struct Connection {
 impl Connection {
     /// Starts a connection; our greeting is queued for transmission at once.
     pub fn new(config: Config, now: Instant) -> Self {
-        let mut out = Transmit::default();
+        let mut out = Taken::default();
         Greeting::new(MechanismName::Null, false).encode(&mut out.tail);
         Connection {
             handshake_deadline: config.handshake_timeout.map(|t| now + t),
@@ -552,19 +544,7 @@ impl Connection {
     /// Fills `dst` with the bytes waiting to be written, in order, and returns
     /// how many slices were filled. Pass them to a vectored write.
     pub fn transmit_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
-        let mut n = 0;
-        for chunk in &self.out.chunks {
-            if n == dst.len() {
-                return n;
-            }
-            dst[n] = IoSlice::new(chunk);
-            n += 1;
-        }
-        if n < dst.len() && !self.out.tail.is_empty() {
-            dst[n] = IoSlice::new(&self.out.tail);
-            n += 1;
-        }
-        n
+        self.out.slices(dst)
     }
 
     /// Takes everything waiting to be written, in order, for a driver that
@@ -579,8 +559,7 @@ impl Connection {
     pub fn take_transmit(&mut self, into: &mut Taken) {
         debug_assert!(into.is_empty());
         into.tail.clear();
-        std::mem::swap(&mut self.out.chunks, &mut into.chunks);
-        std::mem::swap(&mut self.out.tail, &mut into.tail);
+        std::mem::swap(&mut self.out, into);
     }
 
     /// Puts back, ahead of anything encoded since, what remains of a
@@ -592,10 +571,7 @@ impl Connection {
         }
         if self.transmit_is_empty() {
             // Nothing new: the taken output goes back as it was.
-            std::mem::swap(&mut self.out.chunks, &mut rest.chunks);
-            std::mem::swap(&mut self.out.tail, &mut rest.tail);
-            rest.chunks.clear();
-            rest.tail.clear();
+            std::mem::swap(&mut self.out, rest);
             return;
         }
         if self.out.chunks.is_empty() {
@@ -606,8 +582,7 @@ impl Connection {
             // connection grow a new buffer while it is written.
             rest.tail.extend_from_slice(&self.out.tail);
             self.out.tail.clear();
-            std::mem::swap(&mut self.out.chunks, &mut rest.chunks);
-            std::mem::swap(&mut self.out.tail, &mut rest.tail);
+            std::mem::swap(&mut self.out, rest);
             return;
         }
         if !rest.tail.is_empty() {
@@ -620,30 +595,17 @@ impl Connection {
 
     /// Bytes waiting to be written.
     pub fn transmit_len(&self) -> usize {
-        self.out.chunks.iter().map(Bytes::len).sum::<usize>() + self.out.tail.len()
+        self.out.len()
     }
 
     /// True when nothing is waiting to be written.
     pub fn transmit_is_empty(&self) -> bool {
-        self.out.chunks.is_empty() && self.out.tail.is_empty()
+        self.out.is_empty()
     }
 
     /// Marks `n` bytes of what [`transmit_slices`](Self::transmit_slices) offered as written.
-    pub fn advance_transmit(&mut self, mut n: usize) {
-        while n > 0 {
-            let Some(front) = self.out.chunks.front_mut() else {
-                let k = n.min(self.out.tail.len());
-                self.out.tail.advance(k);
-                return;
-            };
-            if n >= front.len() {
-                n -= front.len();
-                self.out.chunks.pop_front();
-            } else {
-                front.advance(n);
-                return;
-            }
-        }
+    pub fn advance_transmit(&mut self, n: usize) {
+        self.out.advance(n);
     }
 
     /// How many more bytes `buf` (the unread input) needs before the next

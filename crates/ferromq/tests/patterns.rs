@@ -246,6 +246,13 @@ fn num(frame: &[u8]) -> usize {
     std::str::from_utf8(frame).unwrap().parse().unwrap()
 }
 
+/// Receives message `i` of `n`; a failure says which.
+async fn recv_nth<S: Sock>(s: &S, i: usize, n: usize) -> Message {
+    s.recv()
+        .await
+        .unwrap_or_else(|e| panic!("message {i} of {n}: {e}"))
+}
+
 /// Receives one message and checks its frames.
 async fn expect<S: Sock>(s: &S, frames: &[&str]) {
     let m = s
@@ -735,17 +742,14 @@ async fn large_message_backlog<A: Api>() {
             .unwrap();
     }
     for i in 0..N {
-        let m = pull
-            .recv()
-            .await
-            .unwrap_or_else(|e| panic!("message {i} of {N}: {e}"));
+        let m = recv_nth(&pull, i, N).await;
         assert_eq!(num(&m[0]), i);
         assert!(m[1] == payload, "message {i} corrupted");
     }
 }
 
-/// A sender that keeps its small queue full while the connection drains it
-/// is woken each time the queue falls to its low-water mark: every message
+/// A sender that keeps its queue full while the connection drains it is
+/// woken each time the queue falls to its low-water mark: every message
 /// arrives, none is stuck behind a sender that waits for a wake that never
 /// comes (a missed wake shows as a send timing out).
 async fn a_sender_on_a_full_queue_keeps_going<A: Api>() {
@@ -766,10 +770,7 @@ async fn a_sender_on_a_full_queue_keeps_going<A: Api>() {
         push
     });
     for i in 0..N {
-        let m = pull
-            .recv()
-            .await
-            .unwrap_or_else(|e| panic!("message {i} of {N}: {e}"));
+        let m = recv_nth(&pull, i, N).await;
         assert_eq!(num(&m[0]), i);
     }
     drop(sender.join().await);

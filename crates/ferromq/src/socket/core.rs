@@ -320,6 +320,16 @@ fn send_direct<'a>(
     (!taken).then_some(guard)
 }
 
+/// Whether a pull that found a send queue `before` long (the longest it saw)
+/// and left it `after` long lets senders waiting on it go on. As libzmq's
+/// low-water mark: once half of the SNDHWM has gone, not after every
+/// message taken (with messages larger than a write batch, one per pull,
+/// that woke a sender for each one, two context switches per message).
+fn crossed_low_water(hwm: usize, before: usize, after: usize) -> bool {
+    let low = hwm / 2;
+    hwm != 0 && before > low && after <= low
+}
+
 /// How many more messages peer `id`'s inbox takes before its HWM.
 fn room(kind: SocketType, st: &State, id: PeerId) -> usize {
     let queued = match kind {
@@ -978,12 +988,7 @@ impl SocketCore {
             }
         }
         let more = !p.out.is_empty();
-        // As libzmq's low-water mark: senders waiting on a full queue go on
-        // once half of it has gone, not after every message taken (with
-        // messages larger than a write batch, one per pull, that woke the
-        // sender for each one, two context switches per message).
-        let low = hwm / 2;
-        let wake = hwm != 0 && before > low && p.out.len() <= low;
+        let wake = crossed_low_water(hwm, before, p.out.len());
         drop(st);
         if wake {
             // Room for more than one message: every sender waiting on the
@@ -1053,12 +1058,9 @@ impl SocketCore {
                 break (!p.out.is_empty(), p.out.len(), hwm);
             }
         };
-        // As libzmq's low-water mark (see `pull_outgoing`), judged on the
-        // queue as it is left: a sender blocked on the full queue made it
-        // longer than the mark at our next look, and is woken when we leave
-        // it at or below the mark.
-        let low = hwm / 2;
-        if hwm != 0 && high > low && end <= low {
+        // Judged on the queue as it is left: a sender blocked on the full
+        // queue made it longer than the mark at one of our looks.
+        if crossed_low_water(hwm, high, end) {
             self.wake_writable(usize::MAX);
         }
         Some(more)

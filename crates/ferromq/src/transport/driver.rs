@@ -146,7 +146,7 @@ async fn pump<S: Stream>(
                     conn.take_transmit(&mut out);
                     guard.writing = taken;
                     drop(guard);
-                    let r = wire::write_taken(&mut out, |bufs| stream.try_write_vectored(bufs));
+                    let r = wire::write_some(&mut out, |bufs| stream.try_write_vectored(bufs));
                     blocked = !out.is_empty();
                     guard = wire.lock();
                     guard.conn.restore_transmit(&mut out);

@@ -393,39 +393,48 @@ impl WireState {
     }
 }
 
-/// Writes as much of `taken` (output taken out of a connection) as `write`
-/// takes without waiting; what is written leaves it.
-pub(crate) fn write_taken(
-    taken: &mut ferromq_proto::Taken,
-    mut write: impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
-) -> io::Result<()> {
-    while !taken.is_empty() {
-        let written = {
-            let mut slices = [IoSlice::new(&[]); IOV];
-            let n = taken.slices(&mut slices);
-            match write(&slices[..n]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(k) => k,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        };
-        taken.advance(written);
-    }
-    Ok(())
+/// Output a vectored write drains: a connection's, or what the driver took
+/// out of it ([`ferromq_proto::Taken`]).
+pub(crate) trait Output {
+    fn is_empty(&self) -> bool;
+    fn slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize;
+    fn advance(&mut self, n: usize);
 }
 
-/// Writes as much of the connection's output as `write` takes without
-/// waiting.
+impl Output for Connection {
+    fn is_empty(&self) -> bool {
+        self.transmit_is_empty()
+    }
+    fn slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        self.transmit_slices(dst)
+    }
+    fn advance(&mut self, n: usize) {
+        self.advance_transmit(n)
+    }
+}
+
+impl Output for ferromq_proto::Taken {
+    fn is_empty(&self) -> bool {
+        ferromq_proto::Taken::is_empty(self)
+    }
+    fn slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        ferromq_proto::Taken::slices(self, dst)
+    }
+    fn advance(&mut self, n: usize) {
+        ferromq_proto::Taken::advance(self, n)
+    }
+}
+
+/// Writes as much of `out` as `write` takes without waiting; what is
+/// written leaves it.
 pub(crate) fn write_some(
-    conn: &mut Connection,
+    out: &mut impl Output,
     mut write: impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
 ) -> io::Result<()> {
-    while !conn.transmit_is_empty() {
+    while !out.is_empty() {
         let written = {
             let mut slices = [IoSlice::new(&[]); IOV];
-            let n = conn.transmit_slices(&mut slices);
+            let n = out.slices(&mut slices);
             match write(&slices[..n]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(k) => k,
@@ -434,7 +443,7 @@ pub(crate) fn write_some(
                 Err(e) => return Err(e),
             }
         };
-        conn.advance_transmit(written);
+        out.advance(written);
     }
     Ok(())
 }
