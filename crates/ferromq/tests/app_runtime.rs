@@ -112,6 +112,68 @@ async fn a_sending_task_lets_its_connection_write_as_it_goes() {
     drop(ctx);
 }
 
+/// On the application's runtime, a large message is written to the kernel
+/// by `send` itself whenever the connection has nothing else to write, in
+/// a stream of them too: its buffer is released before `send` returns (so
+/// the application's next buffer of that size reuses its memory), not when
+/// the connection's task next runs. Each message here goes out into empty
+/// socket buffers, which take it whole.
+#[tokio::test(flavor = "current_thread")]
+async fn a_large_message_is_written_by_send_itself() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// A payload that records when it is released.
+    struct Watched(Vec<u8>, Arc<AtomicBool>);
+    impl AsRef<[u8]> for Watched {
+        fn as_ref(&self) -> &[u8] {
+            &self.0
+        }
+    }
+    impl Drop for Watched {
+        fn drop(&mut self) {
+            self.1.store(true, Ordering::SeqCst);
+        }
+    }
+
+    let other = Context::new();
+    let pull = other.socket(SocketType::Pull).unwrap();
+    pull.set_rcvtimeo(Some(WAIT));
+    pull.update_options(|o| o.rcvbuf = Some(4 << 20));
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let ctx = Context::builder().runtime(Handle::current()).build();
+    let push = ctx.async_socket(SocketType::Push).unwrap();
+    push.update_options(|o| o.sndbuf = Some(4 << 20));
+    push.connect(&pull.last_endpoint()).unwrap();
+    push.send(b"hello".to_vec()).await.unwrap();
+    let mut pull = tokio::task::spawn_blocking(move || {
+        assert_eq!(&pull.recv().unwrap()[0][..], b"hello");
+        pull
+    })
+    .await
+    .unwrap();
+    for i in 0..4u8 {
+        let released = Arc::new(AtomicBool::new(false));
+        let payload = Watched(vec![i; 128 << 10], released.clone());
+        push.send(ferromq::Bytes::from_owner(payload))
+            .await
+            .unwrap();
+        assert!(
+            released.load(Ordering::SeqCst),
+            "message {i} was still held when send returned"
+        );
+        pull = tokio::task::spawn_blocking(move || {
+            let m = pull.recv().unwrap();
+            assert_eq!((m[0].len(), m[0][0]), (128 << 10, i));
+            pull
+        })
+        .await
+        .unwrap();
+    }
+    drop(push);
+    drop(ctx);
+}
+
 /// A task that sends without ever having to wait still gives its thread to
 /// other tasks now and then (tokio's cooperative budget), as any tokio
 /// resource does: on a current-thread runtime, the other task runs before

@@ -44,7 +44,12 @@ pub(crate) async fn run<S: Stream>(
 ) -> Exit {
     let conn = Connection::new(core.connection_config(), Instant::now());
     let stream = Arc::new(stream);
-    let wire = Arc::new(Wire::new(conn, stream.clone(), driver.clone()));
+    let wire = Arc::new(Wire::new(
+        conn,
+        stream.clone(),
+        driver.clone(),
+        core.shared.on_app_runtime(),
+    ));
     let mut peer = None;
     let r = pump(
         &core, &*stream, &wire, slot, &driver, &cancel, &mut peer, &endpoint,
