@@ -33,6 +33,8 @@ use tokio::sync::Notify;
 pub(crate) const WRITE_BATCH: usize = 256 * 1024;
 /// Slices per vectored write.
 const IOV: usize = 64;
+/// A long frame's header: flags and an 8-byte size.
+const LONG_HEADER: usize = 9;
 /// Read buffer growth step.
 const READ_CHUNK: usize = 64 * 1024;
 /// Most bytes a direct read takes at a time.
@@ -125,6 +127,9 @@ pub(crate) struct WireState {
     /// frames has emptied `rbuf`, so that its first bytes are not read into
     /// a smaller buffer and copied when it grows.
     large: usize,
+    /// Buffers that large frames were read into and handed out (see
+    /// [`Spares`]).
+    spares: Spares,
     /// The stream, until the driver stops with it.
     io: Option<Arc<dyn Io>>,
     /// An error met by a direct write, for the driver to act on.
@@ -164,6 +169,7 @@ impl Wire {
                 rbuf: BytesMut::with_capacity(READ_CHUNK),
                 backlog: false,
                 large: 0,
+                spares: Spares::default(),
                 io: Some(io),
                 failed: None,
                 last_send: None,
@@ -282,7 +288,7 @@ impl Wire {
         batch: &mut Vec<Message>,
         mut read: impl FnMut(&mut BytesMut) -> io::Result<usize>,
     ) -> io::Result<bool> {
-        let (conn, rbuf, large) = (&mut w.conn, &mut w.rbuf, &mut w.large);
+        let (conn, rbuf, large, spares) = (&mut w.conn, &mut w.rbuf, &mut w.large, &mut w.spares);
         let mut left = budget;
         if w.backlog {
             left -= conn
@@ -320,7 +326,7 @@ impl Wire {
                 hint.max(READ_CHUNK / 4)
             };
             if rbuf.capacity() - rbuf.len() < want {
-                rbuf.reserve(want.max(READ_CHUNK));
+                spares.reserve(rbuf, want.max(READ_CHUNK), want >= READ_CHUNK);
             }
             if large_frame && rbuf.capacity() > frame {
                 // A large frame: read it to its end and no further, so the
@@ -343,6 +349,14 @@ impl Wire {
             left -= conn
                 .handle_input_into(rbuf, Instant::now(), left, Some(&mut *batch))
                 .map_err(io::Error::other)?;
+            if rbuf.is_empty() && *large == 0 {
+                // A large frame that came whole in one read set no `large`
+                // above; the next one is likely as large.
+                let last = batch.last().and_then(|m| m.frames().last());
+                if let Some(f) = last.filter(|f| f.len() >= READ_CHUNK) {
+                    *large = f.len() + LONG_HEADER;
+                }
+            }
             if short {
                 // The kernel had no more: deliver now rather than after a
                 // read that finds nothing (an answer's round trip waits on
@@ -418,6 +432,55 @@ impl Wire {
     }
 }
 
+/// Most buffers of handed-out large frames a connection keeps (see [`Spares`]).
+const SPARES: usize = 4;
+
+/// The buffers a stream of large frames was read into, kept so that a later
+/// frame can be read into one the application has since dropped.
+///
+/// Each large frame is read into a buffer of its own, which goes to the
+/// application with the frame. Without these, every such frame took a
+/// fresh allocation, which glibc serves from pages it has just returned to
+/// the kernel (its heap shrinks when a run of such buffers is freed), so a
+/// 1 MiB receiver faulted in ~45 pages per message. Holding a handle to
+/// each of the last few buffers, the connection reads the next frame into
+/// the first one nobody else holds any more (`BytesMut::try_reclaim`),
+/// whose pages are already mapped. At most [`SPARES`] are kept, and none
+/// once a small frame comes, so an idle connection holds no large buffer.
+#[derive(Default)]
+struct Spares {
+    held: std::collections::VecDeque<BytesMut>,
+    /// `rbuf`'s buffer was made for a large frame.
+    rbuf_large: bool,
+}
+
+impl Spares {
+    /// Makes room in `rbuf` for `additional` more bytes, for a large frame
+    /// if `large`: in a free spare if there is one.
+    fn reserve(&mut self, rbuf: &mut BytesMut, additional: usize, large: bool) {
+        if !large {
+            self.held.clear();
+            self.rbuf_large = false;
+            rbuf.reserve(additional);
+            return;
+        }
+        let need = rbuf.len() + additional;
+        let free = self.held.iter_mut().position(|b| b.try_reclaim(need));
+        let mut next = match free {
+            Some(i) => self.held.remove(i).expect("found"),
+            None => BytesMut::with_capacity(need),
+        };
+        next.extend_from_slice(rbuf);
+        let last = std::mem::replace(rbuf, next);
+        if std::mem::replace(&mut self.rbuf_large, true) {
+            if self.held.len() == SPARES {
+                self.held.pop_front();
+            }
+            self.held.push_back(last);
+        }
+    }
+}
+
 impl WireState {
     /// An error a direct write met, once.
     pub(crate) fn take_failure(&mut self) -> Option<io::Error> {
@@ -478,4 +541,57 @@ pub(crate) fn write_some(
         out.advance(written);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+
+    use super::{Spares, READ_CHUNK, SPARES};
+
+    /// Reads a "frame" of `len` bytes into `rbuf` as the driver does (room
+    /// made by `spares`), hands it out and returns it with the address of
+    /// the buffer it was read into.
+    fn frame(spares: &mut Spares, rbuf: &mut BytesMut, len: usize) -> (bytes::Bytes, usize) {
+        if rbuf.capacity() - rbuf.len() < len {
+            spares.reserve(rbuf, len, len >= READ_CHUNK);
+        }
+        rbuf.resize(len, 7);
+        let at = rbuf.as_ptr() as usize;
+        (rbuf.split_to(len).freeze(), at)
+    }
+
+    #[test]
+    fn a_large_frame_is_read_into_a_buffer_the_application_has_dropped() {
+        const LEN: usize = 1 << 20;
+        let mut spares = Spares::default();
+        let mut rbuf = BytesMut::new();
+        let (first, a) = frame(&mut spares, &mut rbuf, LEN);
+        // Still held by the application: the next frame needs another buffer.
+        let (second, b) = frame(&mut spares, &mut rbuf, LEN);
+        assert_ne!(a, b);
+        drop(first);
+        // The first buffer is free again: the third frame goes into it.
+        let (third, c) = frame(&mut spares, &mut rbuf, LEN);
+        assert_eq!(c, a);
+        assert_eq!((third.len(), second.len()), (LEN, LEN));
+        assert!(third.iter().all(|&x| x == 7));
+    }
+
+    #[test]
+    fn spares_are_bounded_and_let_go_once_small_frames_come() {
+        const LEN: usize = 256 << 10;
+        let mut spares = Spares::default();
+        let mut rbuf = BytesMut::new();
+        // The application keeps every frame: each takes a new buffer, and
+        // the connection keeps handles to no more than SPARES of them.
+        let held: Vec<_> = (0..3 * SPARES)
+            .map(|_| frame(&mut spares, &mut rbuf, LEN).0)
+            .collect();
+        assert_eq!(spares.held.len(), SPARES);
+        drop(held);
+        let (small, _) = frame(&mut spares, &mut rbuf, 100);
+        assert!(spares.held.is_empty());
+        assert_eq!(small.len(), 100);
+    }
 }
