@@ -471,8 +471,10 @@ impl Spares {
             None => BytesMut::with_capacity(need),
         };
         next.extend_from_slice(rbuf);
-        let last = std::mem::replace(rbuf, next);
+        let mut last = std::mem::replace(rbuf, next);
         if std::mem::replace(&mut self.rbuf_large, true) {
+            // Its bytes were copied over: keep only the buffer.
+            last.clear();
             if self.held.len() == SPARES {
                 self.held.pop_front();
             }
@@ -576,6 +578,26 @@ mod tests {
         assert_eq!(c, a);
         assert_eq!((third.len(), second.len()), (LEN, LEN));
         assert!(third.iter().all(|&x| x == 7));
+    }
+
+    /// A buffer outgrown while a frame was read into it is kept without
+    /// that frame's bytes: a later frame read into it finds it empty.
+    #[test]
+    fn a_reused_buffer_holds_nothing_of_its_last_frame() {
+        const K: usize = 1 << 10;
+        let mut spares = Spares::default();
+        let mut rbuf = BytesMut::new();
+        spares.reserve(&mut rbuf, 300 * K, true);
+        // 100 KiB of a frame that turns out larger than the room left.
+        rbuf.resize(100 * K, 1);
+        spares.reserve(&mut rbuf, 250 * K, true);
+        assert!(rbuf.iter().all(|&b| b == 1) && rbuf.len() == 100 * K);
+        rbuf.resize(350 * K, 1);
+        drop(rbuf.split_to(350 * K).freeze());
+        // The next frame goes into the first buffer, free again.
+        spares.reserve(&mut rbuf, 150 * K, true);
+        assert!(rbuf.is_empty(), "{} stale bytes", rbuf.len());
+        assert!(rbuf.capacity() >= 150 * K);
     }
 
     #[test]
