@@ -69,6 +69,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod cancel;
 mod context;
 pub mod endpoint;
 mod error;

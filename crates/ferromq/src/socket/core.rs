@@ -184,7 +184,7 @@ pub(crate) struct EndpointEntry {
     pub given: String,
     pub bind: bool,
     /// Cancels the listener or connecter and every connection it made.
-    pub cancel: CancellationToken,
+    pub cancel: crate::cancel::Cancel,
     /// The peer a connect endpoint queues to.
     pub peer: Option<PeerId>,
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use tokio_util::sync::CancellationToken;
+use crate::cancel::Cancel;
 
 use super::core::{EndpointEntry, SocketCore};
 use crate::endpoint::Endpoint;
@@ -24,7 +24,7 @@ impl SocketCore {
             return Err(Error::Terminated);
         }
         let ep = Endpoint::parse_bind(endpoint)?;
-        let cancel = CancellationToken::new();
+        let cancel = Cancel::new();
         let bound = match &ep {
             Endpoint::Tcp { host, port, .. } => tcp::bind(self, host, *port, cancel.clone()),
             Endpoint::Inproc { name } => inproc::bind(self, name, cancel.clone()),
@@ -39,7 +39,7 @@ impl SocketCore {
         if self.is_closed() {
             return Err(Error::Terminated);
         }
-        let cancel = CancellationToken::new();
+        let cancel = Cancel::new();
         let bound = match listener {
             Adopted::Tcp(l) => tcp::serve(self, l, cancel.clone()),
             Adopted::Ipc(l) => ipc::serve_adopted(self, l, cancel.clone()),
@@ -52,7 +52,7 @@ impl SocketCore {
         &self,
         given: &str,
         bound: std::io::Result<String>,
-        cancel: CancellationToken,
+        cancel: Cancel,
     ) -> Result<String> {
         let resolved = match bound {
             Ok(r) => r,
@@ -83,7 +83,7 @@ impl SocketCore {
             return Err(Error::Terminated);
         }
         let ep = Endpoint::parse_connect(endpoint)?;
-        let cancel = CancellationToken::new();
+        let cancel = Cancel::new();
         let peer = match &ep {
             Endpoint::Tcp { host, port, source } => tcp::connect(
                 self,

@@ -4,10 +4,10 @@ use std::io;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::cancel::Cancel;
 use ferromq_proto::{Connection, Event, Message, SocketType};
 use tokio::io::Interest;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 use super::wire::{self, Wire, WRITE_BATCH};
 use super::Stream;
@@ -39,7 +39,7 @@ pub(crate) async fn run<S: Stream>(
     stream: S,
     slot: Slot,
     driver: Arc<Notify>,
-    cancel: CancellationToken,
+    cancel: Cancel,
     endpoint: Arc<str>,
 ) -> Exit {
     let conn = Connection::new(core.connection_config(), Instant::now());
@@ -99,7 +99,7 @@ async fn pump<S: Stream>(
     wire: &Arc<Wire>,
     slot: Slot,
     driver: &Arc<Notify>,
-    cancel: &CancellationToken,
+    cancel: &Cancel,
     peer: &mut Option<u64>,
     endpoint: &str,
 ) -> io::Result<Exit> {
@@ -297,7 +297,7 @@ pub(crate) async fn keep_connected<S, F, Fut>(
     core: Arc<SocketCore>,
     peer: u64,
     notify: Arc<Notify>,
-    cancel: CancellationToken,
+    cancel: Cancel,
     endpoint: Arc<str>,
     delayed: bool,
     open: F,

@@ -25,6 +25,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
+use crate::cancel::Cancel;
 use crossbeam_queue::SegQueue;
 use crossbeam_utils::CachePadded;
 use ferromq_proto::connection::PeerInfo;
@@ -33,7 +34,6 @@ use ferromq_proto::wire::Metadata;
 use ferromq_proto::{Message, SocketType};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 use crate::socket::core::{Slot, SocketCore};
 
@@ -51,7 +51,7 @@ pub(crate) struct Registry {
 struct Bound {
     id: u64,
     core: Weak<SocketCore>,
-    cancel: CancellationToken,
+    cancel: Cancel,
 }
 
 /// A connector's side of a pipe: its peer exists from `connect` on.
@@ -59,7 +59,7 @@ struct Pending {
     core: Weak<SocketCore>,
     peer: PeerId,
     notify: Arc<Notify>,
-    cancel: CancellationToken,
+    cancel: Cancel,
     /// Set once the socket is closed with messages queued here: keeps it
     /// (bounded by its HWM) until a binder takes them or the context ends.
     keep: Option<Arc<SocketCore>>,
@@ -89,11 +89,7 @@ impl Bound {
 }
 
 /// Binds `name`; connectors already waiting for it are attached at once.
-pub(crate) fn bind(
-    core: &Arc<SocketCore>,
-    name: &str,
-    cancel: CancellationToken,
-) -> io::Result<String> {
+pub(crate) fn bind(core: &Arc<SocketCore>, name: &str, cancel: Cancel) -> io::Result<String> {
     let shared = &core.shared;
     let waiting = {
         let mut reg = shared.inproc.lock();
@@ -146,7 +142,7 @@ pub(crate) fn bind(
 }
 
 /// Connects to `name`, now or whenever it is bound. Returns the connector's peer.
-pub(crate) fn connect(core: &Arc<SocketCore>, name: &str, cancel: CancellationToken) -> PeerId {
+pub(crate) fn connect(core: &Arc<SocketCore>, name: &str, cancel: Cancel) -> PeerId {
     let notify = Arc::new(Notify::new());
     let peer = core.add_connect_peer(notify.clone());
     let p = Pending {
@@ -198,7 +194,7 @@ pub(crate) struct InprocLink {
     to: Weak<SocketCore>,
     to_peer: PeerId,
     /// Cancelled when the receiving side unbinds or disconnects.
-    cancel: CancellationToken,
+    cancel: Cancel,
     /// The queue messages travel in, for receivers that take them from it
     /// themselves; `None`: delivered into the receiver's peer inbox.
     flow: Option<Flow>,
@@ -476,7 +472,7 @@ pub(crate) fn cut(link: &InprocLink) {
 
 fn start_pipe(
     binder: Arc<SocketCore>,
-    bind_cancel: CancellationToken,
+    bind_cancel: Cancel,
     name: String,
     conn: Arc<SocketCore>,
     p: Pending,
@@ -538,7 +534,7 @@ fn start_pipe(
 #[allow(clippy::too_many_arguments)]
 async fn pipe(
     binder: Arc<SocketCore>,
-    bind_cancel: CancellationToken,
+    bind_cancel: Cancel,
     name: String,
     p: Pending,
     conn: Arc<SocketCore>,

@@ -9,9 +9,9 @@ use std::os::unix::net::{SocketAddr, UnixListener as StdListener};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::cancel::Cancel;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 use super::driver;
 use super::Stream;
@@ -67,11 +67,7 @@ fn address(p: &Place) -> io::Result<SocketAddr> {
 }
 
 /// Binds now; accepts in the background. Returns the resolved endpoint.
-pub(crate) fn bind(
-    core: &Arc<SocketCore>,
-    path: &str,
-    cancel: CancellationToken,
-) -> io::Result<String> {
+pub(crate) fn bind(core: &Arc<SocketCore>, path: &str, cancel: Cancel) -> io::Result<String> {
     let (place, shown, private_dir) = if path == "*" {
         // A private directory, like libzmq's mkdtemp, holding the socket.
         let base = std::env::var_os("TMPDIR")
@@ -139,7 +135,7 @@ struct Cleanup {
 pub(crate) fn serve_adopted(
     core: &Arc<SocketCore>,
     std_listener: StdListener,
-    cancel: CancellationToken,
+    cancel: Cancel,
 ) -> io::Result<String> {
     let addr = std_listener.local_addr()?;
     let shown = match (addr.as_pathname(), addr.as_abstract_name()) {
@@ -160,7 +156,7 @@ fn serve(
     std_listener: StdListener,
     resolved: String,
     cleanup: Option<Cleanup>,
-    cancel: CancellationToken,
+    cancel: Cancel,
 ) -> io::Result<String> {
     std_listener.set_nonblocking(true)?;
     let listener = {
@@ -206,7 +202,7 @@ fn unique() -> u64 {
 pub(crate) fn connect(
     core: &Arc<SocketCore>,
     path: &str,
-    cancel: CancellationToken,
+    cancel: Cancel,
     endpoint: Arc<str>,
 ) -> u64 {
     let notify = Arc::new(Notify::new());

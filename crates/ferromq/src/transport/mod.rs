@@ -64,7 +64,7 @@ impl Listener for tokio::net::UnixListener {
 pub(crate) async fn accept_loop<L: Listener + std::os::fd::AsRawFd>(
     core: std::sync::Arc<SocketCore>,
     listener: L,
-    cancel: tokio_util::sync::CancellationToken,
+    cancel: crate::cancel::Cancel,
     endpoint: std::sync::Arc<str>,
 ) {
     let listen_fd = listener.as_raw_fd() as u32;

@@ -5,10 +5,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, ToSocketAdd
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cancel::Cancel;
 use socket2::{Domain, Protocol, Socket as RawSocket, Type};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 use super::driver;
 use crate::endpoint::TcpSource;
@@ -25,7 +25,7 @@ pub(crate) fn bind(
     core: &Arc<SocketCore>,
     host: &str,
     port: u16,
-    cancel: CancellationToken,
+    cancel: Cancel,
 ) -> io::Result<String> {
     let (ipv6, device) = {
         let st = core.state.lock();
@@ -58,7 +58,7 @@ pub(crate) fn bind(
 pub(crate) fn serve(
     core: &Arc<SocketCore>,
     std_listener: std::net::TcpListener,
-    cancel: CancellationToken,
+    cancel: Cancel,
 ) -> io::Result<String> {
     std_listener.set_nonblocking(true)?;
     let local = std_listener.local_addr()?;
@@ -195,7 +195,7 @@ pub(crate) fn connect(
     host: String,
     port: u16,
     source: Option<TcpSource>,
-    cancel: CancellationToken,
+    cancel: Cancel,
     endpoint: Arc<str>,
 ) -> u64 {
     let notify = Arc::new(Notify::new());
