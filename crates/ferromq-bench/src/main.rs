@@ -882,6 +882,22 @@ fn play_peers(backend: Backend, job: &Job, peer_job: Option<Job>) -> Result<()> 
     let Some(peer_job) = peer_job else {
         return play(backend, job);
     };
+    if backend == Backend::FerromqAsync {
+        // Every role a task of one current-thread runtime, as an async
+        // application has them (and as ferromq-bench-peers runs the async
+        // peers' inproc rows).
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(async {
+                let mut roles: Vec<std::pin::Pin<Box<dyn Future<Output = Result<()>>>>> =
+                    vec![Box::pin(roles::run::<FerromqAsync>(job))];
+                for _ in 0..job.subs {
+                    roles.push(Box::pin(roles::run::<FerromqAsync>(&peer_job)));
+                }
+                join_all(roles).await
+            });
+    }
     std::thread::scope(|s| {
         let peers: Vec<_> = (0..job.subs)
             .map(|_| s.spawn(|| play(backend, &peer_job)))
@@ -892,6 +908,31 @@ fn play_peers(backend: Backend, job: &Job, peer_job: Option<Job>) -> Result<()> 
         }
         mine
     })
+}
+
+/// Runs `futs` to completion together; the first error, if any.
+async fn join_all(
+    mut futs: Vec<std::pin::Pin<Box<dyn Future<Output = Result<()>> + '_>>>,
+) -> Result<()> {
+    let mut first_err = None;
+    std::future::poll_fn(|cx| {
+        futs.retain_mut(|f| match f.as_mut().poll(cx) {
+            Poll::Ready(r) => {
+                if let Err(e) = r {
+                    first_err.get_or_insert(e);
+                }
+                false
+            }
+            Poll::Pending => true,
+        });
+        if futs.is_empty() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    first_err.map_or(Ok(()), Err)
 }
 
 fn main() -> ExitCode {
