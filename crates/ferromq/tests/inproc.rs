@@ -457,3 +457,39 @@ fn readable_exactly_while_a_message_waits() {
         }
     }
 }
+
+/// A task sending large messages to an inproc receiver that is behind
+/// gives way to it at the next such send, rather than queueing up to the
+/// HWM first: here both are tasks of one current-thread runtime, and the
+/// receiver takes the messages while the sending loop goes on.
+#[tokio::test(flavor = "current_thread")]
+async fn large_inproc_sends_let_a_receiving_task_keep_up() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    const N: usize = 20;
+    let ctx = Context::new();
+    let pull = ctx.async_socket(SocketType::Pull).unwrap();
+    pull.bind("inproc://large-sends").unwrap();
+    let push = ctx.async_socket(SocketType::Push).unwrap();
+    push.connect("inproc://large-sends").unwrap();
+    let received = Arc::new(AtomicUsize::new(0));
+    let count = received.clone();
+    let receiver = tokio::spawn(async move {
+        for i in 0..N {
+            let m = pull.recv().await.unwrap();
+            assert_eq!((m[0].len(), m[0][0]), (256 << 10, i as u8));
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let mut seen_during_loop = 0;
+    for i in 0..N {
+        push.send(vec![i as u8; 256 << 10]).await.unwrap();
+        seen_during_loop = received.load(Ordering::SeqCst);
+    }
+    assert!(
+        seen_during_loop >= N / 2,
+        "the receiving task took {seen_during_loop} of {N} messages while they were sent"
+    );
+    tokio::time::timeout(WAIT, receiver).await.unwrap().unwrap();
+}

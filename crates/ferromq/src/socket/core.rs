@@ -1156,7 +1156,9 @@ impl SocketCore {
     }
 
     /// As [`try_send`](Self::try_send); `Ok(true)` when the message was
-    /// queued behind others for a connection (its driver is behind).
+    /// queued behind others for a connection (its driver is behind), or a
+    /// large one went to an inproc receiver that has yet to take the one
+    /// before it (the receiving task is behind).
     pub(crate) fn try_send_behind(&self, msg: Message) -> Result<bool, SendError> {
         if self.is_dead() {
             return Err(SendError::new(Error::Terminated, msg));
@@ -1389,7 +1391,7 @@ impl SocketCore {
                 // receiver's inbox if it has room.
                 drop(guard);
                 match inproc::send_now(&link, msg) {
-                    Ok(()) => return Ok(false),
+                    Ok(behind) => return Ok(behind),
                     Err(msg) => {
                         guard = self.state.lock();
                         msg

@@ -39,6 +39,9 @@ use crate::socket::core::{Slot, SocketCore};
 
 /// Messages moved per direction per wake.
 const BATCH: usize = 1024;
+/// A message this large, sent while the receiver has yet to take the one
+/// before, makes an async sender yield once (see `send_now`).
+const LARGE: usize = 64 * 1024;
 
 /// The names bound in one context, and connectors waiting for a name.
 #[derive(Default)]
@@ -415,7 +418,9 @@ pub(crate) fn push(from: &SocketCore, link: &InprocLink) {
 /// queued ahead of it: three locks (the link, the receiver's state) instead
 /// of queueing it and moving it over, five. Handed back if the receiver has
 /// no room or the link is down; the caller then queues it as usual.
-pub(crate) fn send_now(link: &InprocLink, msg: Message) -> Result<(), Message> {
+/// `Ok(true)`: a large message went in behind one the receiver has not yet
+/// taken (see `SocketCore::try_send_behind`).
+pub(crate) fn send_now(link: &InprocLink, msg: Message) -> Result<bool, Message> {
     if let Some(flow) = &link.flow {
         // No hold on the receiver unless it must be told: that count is
         // on a cache line it uses.
@@ -427,13 +432,15 @@ pub(crate) fn send_now(link: &InprocLink, msg: Message) -> Result<(), Message> {
         {
             return Err(msg);
         }
+        // (Asked of large messages only: it reads the receiver's side.)
+        let behind = msg.byte_len() >= LARGE && !flow.is_empty();
         if flow.put(msg) {
             drop(dead);
             if let Some(to) = link.to.upgrade() {
                 to.announce(link.to_peer);
             }
         }
-        return Ok(());
+        return Ok(behind);
     }
     let Some(to) = link.to.upgrade() else {
         return Err(msg);
@@ -452,7 +459,7 @@ pub(crate) fn send_now(link: &InprocLink, msg: Message) -> Result<(), Message> {
         drop(dead);
         match back {
             Some(msg) if !sent => Err(msg),
-            _ => Ok(()),
+            _ => Ok(false),
         }
     })
 }
