@@ -434,6 +434,8 @@ impl Wire {
 
 /// Most buffers of handed-out large frames a connection keeps (see [`Spares`]).
 const SPARES: usize = 4;
+/// Most bytes of such buffers it keeps.
+const SPARE_BYTES: usize = 4 << 20;
 
 /// The buffers a stream of large frames was read into, kept so that a later
 /// frame can be read into one the application has since dropped.
@@ -445,13 +447,16 @@ const SPARES: usize = 4;
 /// 1 MiB receiver faulted in ~45 pages per message. Holding a handle to
 /// each of the last few buffers, the connection reads the next frame into
 /// the first one nobody else holds any more (`BytesMut::try_reclaim`),
-/// whose pages are already mapped. At most [`SPARES`] are kept, and none
-/// once a small frame comes, so an idle connection holds no large buffer.
+/// whose pages are already mapped. At most [`SPARES`] buffers of at most
+/// [`SPARE_BYTES`] together are kept (so a connection that goes idle after
+/// a stream of large frames holds no more), and none once a small frame
+/// comes.
 #[derive(Default)]
 struct Spares {
-    held: std::collections::VecDeque<BytesMut>,
-    /// `rbuf`'s buffer was made for a large frame.
-    rbuf_large: bool,
+    /// The buffers, each with its size.
+    held: std::collections::VecDeque<(BytesMut, usize)>,
+    /// The size of `rbuf`'s buffer if it was made for a large frame.
+    rbuf_large: Option<usize>,
 }
 
 impl Spares {
@@ -460,25 +465,29 @@ impl Spares {
     fn reserve(&mut self, rbuf: &mut BytesMut, additional: usize, large: bool) {
         if !large {
             self.held.clear();
-            self.rbuf_large = false;
+            self.rbuf_large = None;
             rbuf.reserve(additional);
             return;
         }
         let need = rbuf.len() + additional;
-        let free = self.held.iter_mut().position(|b| b.try_reclaim(need));
-        let mut next = match free {
+        let free = self.held.iter_mut().position(|(b, _)| b.try_reclaim(need));
+        let (mut next, size) = match free {
             Some(i) => self.held.remove(i).expect("found"),
-            None => BytesMut::with_capacity(need),
+            None => (BytesMut::with_capacity(need), need),
         };
         next.extend_from_slice(rbuf);
         let mut last = std::mem::replace(rbuf, next);
-        if std::mem::replace(&mut self.rbuf_large, true) {
+        if let Some(last_size) = self.rbuf_large.replace(size) {
             // Its bytes were copied over: keep only the buffer.
             last.clear();
-            if self.held.len() == SPARES {
-                self.held.pop_front();
+            self.held.push_back((last, last_size));
+            let mut total: usize = self.held.iter().map(|(_, n)| n).sum();
+            while self.held.len() > SPARES || total > SPARE_BYTES {
+                let Some((_, n)) = self.held.pop_front() else {
+                    break;
+                };
+                total -= n;
             }
-            self.held.push_back(last);
         }
     }
 }
@@ -611,7 +620,13 @@ mod tests {
             .map(|_| frame(&mut spares, &mut rbuf, LEN).0)
             .collect();
         assert_eq!(spares.held.len(), SPARES);
-        drop(held);
+        // Frames larger than the byte cap over SPARES buffers keep fewer.
+        let big: Vec<_> = (0..SPARES)
+            .map(|_| frame(&mut spares, &mut rbuf, 2 << 20).0)
+            .collect();
+        assert!(spares.held.iter().map(|(_, n)| n).sum::<usize>() <= super::SPARE_BYTES);
+        assert!(spares.held.len() < SPARES);
+        drop((held, big));
         let (small, _) = frame(&mut spares, &mut rbuf, 100);
         assert!(spares.held.is_empty());
         assert_eq!(small.len(), 100);
