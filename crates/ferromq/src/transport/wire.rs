@@ -469,6 +469,16 @@ impl Spares {
             rbuf.reserve(additional);
             return;
         }
+        if rbuf.len() >= READ_CHUNK {
+            // Well into a frame: grow in place, by doubling (copying all of
+            // it into an exactly sized buffer at every read of a 2 GiB
+            // frame took ~90 s).
+            rbuf.reserve(additional);
+            if let Some(size) = &mut self.rbuf_large {
+                *size = (*size).max(rbuf.capacity());
+            }
+            return;
+        }
         let need = rbuf.len() + additional;
         let free = self.held.iter_mut().position(|(b, _)| b.try_reclaim(need));
         let (mut next, size) = match free {
@@ -597,16 +607,42 @@ mod tests {
         let mut spares = Spares::default();
         let mut rbuf = BytesMut::new();
         spares.reserve(&mut rbuf, 300 * K, true);
-        // 100 KiB of a frame that turns out larger than the room left.
-        rbuf.resize(100 * K, 1);
-        spares.reserve(&mut rbuf, 250 * K, true);
-        assert!(rbuf.iter().all(|&b| b == 1) && rbuf.len() == 100 * K);
-        rbuf.resize(350 * K, 1);
-        drop(rbuf.split_to(350 * K).freeze());
+        // The start of a frame that turns out larger than the room left.
+        rbuf.resize(10 * K, 1);
+        spares.reserve(&mut rbuf, 350 * K, true);
+        assert!(rbuf.iter().all(|&b| b == 1) && rbuf.len() == 10 * K);
+        rbuf.resize(360 * K, 1);
+        drop(rbuf.split_to(360 * K).freeze());
         // The next frame goes into the first buffer, free again.
         spares.reserve(&mut rbuf, 150 * K, true);
         assert!(rbuf.is_empty(), "{} stale bytes", rbuf.len());
         assert!(rbuf.capacity() >= 150 * K);
+    }
+
+    /// A frame far larger than one read grows its buffer by doubling, as
+    /// `read_input` asks for room (the rest of the frame, at most what has
+    /// arrived), not by a copy into a new buffer at every read.
+    #[test]
+    fn a_huge_frame_grows_its_buffer_a_few_times_only() {
+        const FRAME: usize = 64 << 20;
+        const READ: usize = 1 << 20;
+        let mut spares = Spares::default();
+        let mut rbuf = BytesMut::new();
+        let mut buffers = std::collections::HashSet::new();
+        while rbuf.len() < FRAME {
+            let want = (FRAME - rbuf.len()).min(rbuf.len().max(READ));
+            if rbuf.capacity() - rbuf.len() < want {
+                spares.reserve(&mut rbuf, want.max(READ_CHUNK), true);
+            }
+            buffers.insert(rbuf.as_ptr() as usize);
+            let n = READ.min(FRAME - rbuf.len());
+            rbuf.resize(rbuf.len() + n, 1);
+        }
+        assert!(
+            buffers.len() <= 12,
+            "{} buffers for one frame",
+            buffers.len()
+        );
     }
 
     #[test]
