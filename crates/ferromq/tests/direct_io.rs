@@ -376,3 +376,40 @@ fn shutdown_ends_every_waiting_receive() {
         });
     }
 }
+
+/// After round trips whose replies the waiting thread read itself, the
+/// connection's driver still notices when the peer goes away while no one
+/// receives: the requester's monitor reports the disconnection.
+#[test]
+fn a_peer_leaving_after_direct_reads_is_noticed_with_no_receiver() {
+    for (i, ep) in endpoints("leave").into_iter().enumerate() {
+        let ctx = Context::new();
+        let rep = sock(&ctx, SocketType::Rep);
+        rep.bind(&ep).unwrap();
+        let ep = rep.last_endpoint();
+        let req = sock(&ctx, SocketType::Req);
+        let events = watch(&ctx, &req, &format!("leave-{i}"));
+        req.connect(&ep).unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for _ in 0..200 {
+                    let m = rep.recv().unwrap();
+                    rep.send(m).unwrap();
+                }
+            });
+            for n in 0u32..200 {
+                req.send(n.to_be_bytes().to_vec()).unwrap();
+                assert_eq!(&req.recv().unwrap()[0][..], &n.to_be_bytes());
+            }
+        });
+        drop(rep);
+        let m = events
+            .recv()
+            .expect("the requester sees its peer go while no one receives");
+        assert_eq!(
+            Event::parse(&m).unwrap().event,
+            monitor::DISCONNECTED,
+            "over {ep}"
+        );
+    }
+}

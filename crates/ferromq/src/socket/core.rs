@@ -1864,17 +1864,22 @@ impl SocketCore {
             PollFd::from_borrowed_fd(io.fd(), PollFlags::IN),
             PollFd::from_borrowed_fd(wake.fd(), PollFlags::IN),
         ];
+        wire.begin_direct_wait();
         let polled = rustix::event::poll(&mut fds, timeout.as_ref());
         self.direct_waiters.fetch_sub(1, Ordering::SeqCst);
         let (conn_ready, woken) = (!fds[0].revents().is_empty(), !fds[1].revents().is_empty());
         if woken {
             wake.clear();
         }
-        match polled {
-            Ok(0) => return Direct::TimedOut,
-            Ok(_) => {}
-            Err(rustix::io::Errno::INTR) => return Direct::Retry,
-            Err(_) => return Direct::Park,
+        let result = match polled {
+            Ok(0) => Some(Direct::TimedOut),
+            Ok(_) => None,
+            Err(rustix::io::Errno::INTR) => Some(Direct::Retry),
+            Err(_) => Some(Direct::Park),
+        };
+        if let Some(r) = result {
+            wire.end_direct_wait(false);
+            return r;
         }
         if conn_ready {
             let mut batch = Vec::new();
@@ -1883,12 +1888,18 @@ impl SocketCore {
                 // Under the wire's lock, so the driver's deliveries keep their order.
                 self.deliver(id, &mut batch);
             }
+            let drained = guard.drained();
             drop(guard);
+            // After the read: a driver that left the input to us reads
+            // again now if we left some.
+            wire.end_direct_wait(drained && open);
             if !open {
                 // End of stream or an error: the driver's to handle; wait
                 // for its word rather than poll a descriptor that stays ready.
                 return Direct::Park;
             }
+        } else {
+            wire.end_direct_wait(false);
         }
         Direct::Retry
     }

@@ -107,6 +107,9 @@ async fn pump<S: Stream>(
     let mut read_paused = false;
     // Output being written, out of the connection (see below).
     let mut out = ferromq_proto::Taken::default();
+    // Until when the descriptor is left to a direct reader (see
+    // `Wire::defer_to_direct`).
+    let mut deferred_until: Option<Instant> = None;
     loop {
         let (closing, interest, timer, backlog) = {
             let mut guard = wire.lock();
@@ -193,7 +196,10 @@ async fn pump<S: Stream>(
                 }
             }
             let mut interest = None;
-            if !read_paused {
+            if !wire.deferring() {
+                deferred_until = None;
+            }
+            if !read_paused && deferred_until.is_none() {
                 interest = Some(Interest::READABLE);
             }
             if !conn.transmit_is_empty() {
@@ -216,7 +222,17 @@ async fn pump<S: Stream>(
             // Whole messages wait in the read buffer and the queue has room.
             _ = std::future::ready(()), if backlog => true,
             r = stream.ready(interest.unwrap_or(Interest::READABLE)), if interest.is_some() => {
-                r?.is_readable() && !read_paused
+                let readable = r?.is_readable() && !read_paused;
+                if readable && wire.defer_to_direct() {
+                    deferred_until = Some(Instant::now() + wire::DEFER);
+                    false
+                } else {
+                    readable
+                }
+            }
+            _ = sleep_until(deferred_until), if deferred_until.is_some() => {
+                wire.stop_deferring();
+                false
             }
             _ = driver.notified() => false,
             _ = sleep_until(timer), if timer.is_some() => {

@@ -50,6 +50,9 @@ const ENCODE_AHEAD: usize = WRITE_BATCH;
 /// with a stream of messages, which it batches far better than a syscall
 /// per message would.
 const IDLE: Duration = Duration::from_micros(20);
+/// How long a driver leaves its readable descriptor to a direct reader at
+/// most (see [`Wire::defer_to_direct`]).
+pub(crate) const DEFER: Duration = Duration::from_millis(1);
 /// A message this large is written by the sending thread whenever the
 /// connection has nothing else to write, on a context whose connections run
 /// on the application's runtime (see [`Wire::new`]).
@@ -111,6 +114,12 @@ pub(crate) struct Wire {
     /// Large messages are written directly whenever the output is empty
     /// (see [`Wire::new`]).
     large_direct: bool,
+    /// A thread is waiting on the descriptor to read directly (see
+    /// [`Wire::defer_to_direct`]).
+    direct_waiting: AtomicBool,
+    /// The driver left a readable descriptor to that thread, and waits to
+    /// hear from it before it reads again.
+    deferred: AtomicBool,
 }
 
 /// What the lock of a [`Wire`] guards.
@@ -122,6 +131,8 @@ pub(crate) struct WireState {
     /// possibly left in `rbuf`: decode them when the queue has room, even
     /// if the stream brings nothing new.
     pub(crate) backlog: bool,
+    /// The last [`Wire::read_input`] read until the kernel had no more.
+    drained: bool,
     /// The size of the last large frame (header included), 0 after a small
     /// one: the room to read the next frame into when a stream of large
     /// frames has emptied `rbuf`, so that its first bytes are not read into
@@ -168,6 +179,7 @@ impl Wire {
                 conn,
                 rbuf: BytesMut::with_capacity(READ_CHUNK),
                 backlog: false,
+                drained: false,
                 large: 0,
                 spares: Spares::default(),
                 io: Some(io),
@@ -178,6 +190,8 @@ impl Wire {
             driver,
             awaiting: AtomicBool::new(false),
             large_direct,
+            direct_waiting: AtomicBool::new(false),
+            deferred: AtomicBool::new(false),
         }
     }
 
@@ -296,6 +310,7 @@ impl Wire {
                 .map_err(io::Error::other)?;
         }
         w.backlog = false;
+        w.drained = false;
         for _ in 0..READS_PER_WAKE {
             if left == 0 {
                 w.backlog = true;
@@ -342,7 +357,10 @@ impl Wire {
                     // (A direct read offers at most DIRECT_READ of the room.)
                     n < room.min(DIRECT_READ)
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    w.drained = true;
+                    break;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
@@ -363,6 +381,7 @@ impl Wire {
                 // it). The stream still counts as readable, so the next
                 // look reads again and meets the WouldBlock then.
                 w.backlog = left == 0;
+                w.drained = left > 0;
                 break;
             }
         }
@@ -394,6 +413,58 @@ impl Wire {
             return None;
         }
         w.io.clone()
+    }
+
+    /// A thread begins to wait on the descriptor for a direct read.
+    pub(crate) fn begin_direct_wait(&self) {
+        self.direct_waiting.store(true, Ordering::SeqCst);
+    }
+
+    /// The direct waiter is done: it read until the kernel had no more
+    /// (`drained`), or it stopped short or read nothing. In the second case
+    /// a driver that left input to it reads again now. In the first it
+    /// looks again once its deferral runs out ([`DEFER`]): a wake-up of the
+    /// I/O thread after every direct read, only to find nothing, got in the
+    /// way of the next round trip on two cores.
+    pub(crate) fn end_direct_wait(&self, drained: bool) {
+        self.direct_waiting.store(false, Ordering::SeqCst);
+        if !drained && self.deferred.swap(false, Ordering::SeqCst) {
+            self.driver.notify_one();
+        }
+    }
+
+    /// The driver's deferral ran out: it watches the descriptor again.
+    pub(crate) fn stop_deferring(&self) {
+        self.deferred.store(false, Ordering::SeqCst);
+    }
+
+    /// The driver found the descriptor readable: true if a thread waiting
+    /// to read it directly will read instead. The driver then leaves the
+    /// descriptor alone until [`end_direct_wait`](Self::end_direct_wait)
+    /// tells it to read, or for [`DEFER`] at most, so that end of stream
+    /// and heartbeats are still seen when no one waits.
+    ///
+    /// Both wake when input arrives, and the I/O thread, woken first by
+    /// the kernel, used to win the race for the bytes in ~80-95% of round
+    /// trips, then handed them to the waiting thread with a wake-up of its
+    /// own: the direct read saved nothing.
+    pub(crate) fn defer_to_direct(&self) -> bool {
+        if !self.direct_waiting.load(Ordering::SeqCst) {
+            return false;
+        }
+        self.deferred.store(true, Ordering::SeqCst);
+        // Either the waiter is still there and will see `deferred` when it
+        // ends, or it ended already and we read as usual.
+        if self.direct_waiting.load(Ordering::SeqCst) {
+            return true;
+        }
+        self.deferred.store(false, Ordering::SeqCst);
+        false
+    }
+
+    /// Whether the driver leaves reading to a direct waiter for now.
+    pub(crate) fn deferring(&self) -> bool {
+        self.deferred.load(Ordering::SeqCst)
     }
 
     /// A direct read: reads what arrived and decodes it into `batch`.
@@ -506,6 +577,11 @@ impl WireState {
     /// An error a direct write met, once.
     pub(crate) fn take_failure(&mut self) -> Option<io::Error> {
         self.failed.take()
+    }
+
+    /// Whether the last read went on until the kernel had no more.
+    pub(crate) fn drained(&self) -> bool {
+        self.drained
     }
 }
 
