@@ -50,10 +50,6 @@ fn coop_due(len: usize) -> bool {
 /// ~10-11 M msgs/s.
 const COOP_BYTES: usize = 256;
 
-/// A message this large that went in behind others makes an async send
-/// yield once, on any runtime (see `SendFuture::poll`).
-const YIELD_BEHIND: usize = 64 * 1024;
-
 impl Drop for Handle {
     fn drop(&mut self) {
         self.core.close();
@@ -647,7 +643,7 @@ impl std::future::Future for SendFuture<'_> {
                     coop.made_progress();
                 }
                 let core = &this.sock.h.core;
-                let large = msg.byte_len() >= YIELD_BEHIND;
+                let large = msg.byte_len() >= crate::transport::LARGE_MESSAGE;
                 match core.try_send_behind(msg) {
                     // Queued behind others for a connection that runs on our
                     // runtime, or large and behind another its receiver has

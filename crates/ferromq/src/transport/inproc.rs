@@ -39,9 +39,6 @@ use crate::socket::core::{Slot, SocketCore};
 
 /// Messages moved per direction per wake.
 const BATCH: usize = 1024;
-/// A message this large, sent while the receiver has yet to take the one
-/// before, makes an async sender yield once (see `send_now`).
-const LARGE: usize = 64 * 1024;
 
 /// The names bound in one context, and connectors waiting for a name.
 #[derive(Default)]
@@ -433,7 +430,7 @@ pub(crate) fn send_now(link: &InprocLink, msg: Message) -> Result<bool, Message>
             return Err(msg);
         }
         // (Asked of large messages only: it reads the receiver's side.)
-        let behind = msg.byte_len() >= LARGE && !flow.is_empty();
+        let behind = msg.byte_len() >= super::LARGE_MESSAGE && !flow.is_empty();
         if flow.put(msg) {
             drop(dead);
             if let Some(to) = link.to.upgrade() {

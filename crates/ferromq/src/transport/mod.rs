@@ -58,6 +58,13 @@ impl Listener for tokio::net::UnixListener {
     }
 }
 
+/// What counts as a large message where sending treats them apart: a
+/// write of its own costs little next to its bytes, and two or three of
+/// them alive at once are megabytes that glibc may hand back to the kernel
+/// and fault in again (see `Wire::new`, `inproc::send_now` and
+/// `SendFuture::poll`).
+pub(crate) const LARGE_MESSAGE: usize = 64 * 1024;
+
 /// Accepts connections until `cancel` or the socket closes, each run by a
 /// driver task of its own, reporting ACCEPTED/ACCEPT_FAILED and finally
 /// CLOSED to the monitor. Shared by tcp and ipc.

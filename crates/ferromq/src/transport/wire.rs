@@ -29,6 +29,8 @@ use ferromq_proto::{Connection, Event, Message};
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 
+use super::LARGE_MESSAGE;
+
 /// Bytes batched into the connection's write buffer before writing.
 pub(crate) const WRITE_BATCH: usize = 256 * 1024;
 /// Slices per vectored write.
@@ -53,10 +55,6 @@ const IDLE: Duration = Duration::from_micros(20);
 /// How long a driver leaves its readable descriptor to a direct reader at
 /// most (see [`Wire::defer_to_direct`]).
 pub(crate) const DEFER: Duration = Duration::from_millis(1);
-/// A message this large is written by the sending thread whenever the
-/// connection has nothing else to write, on a context whose connections run
-/// on the application's runtime (see [`Wire::new`]).
-const LARGE: usize = WRITE_BATCH / 4;
 
 /// What direct reads and writes need of the connection's stream; safe to
 /// call from any thread, as tokio's non-blocking reads and writes are.
@@ -156,7 +154,7 @@ pub(crate) struct WireState {
 
 impl Wire {
     /// With `large_direct` (connections on the application's runtime), a
-    /// sender writes a message of [`LARGE`] bytes or more itself whenever
+    /// sender writes a message of [`LARGE_MESSAGE`] bytes or more itself whenever
     /// the connection's output is empty, busy stream or not: the driver
     /// would run on the sender's own thread (or a worker of its runtime)
     /// anyway, and one write per such message costs little next to its
@@ -236,7 +234,7 @@ impl Wire {
         }
         let empty = w.conn.transmit_is_empty();
         if may_write && empty && w.writing == 0 {
-            if self.large_direct && msg.byte_len() >= LARGE {
+            if self.large_direct && msg.byte_len() >= LARGE_MESSAGE {
                 w.last_send = Some(Instant::now());
                 return Take::Write(w);
             }
