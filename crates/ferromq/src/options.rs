@@ -2,6 +2,17 @@
 
 use std::time::Duration;
 
+/// Most bytes of messages a tcp or ipc connection decodes ahead of the
+/// application, as well as RCVHWM messages (with an RCVHWM; none
+/// without): the rest waits in the kernel, and the sender meets its
+/// backpressure. Counted on the peer's inbox, which a receive empties
+/// into the socket's receive cache in one go, so up to twice this is
+/// decoded and not yet received. A single larger message still goes in.
+/// A 1 MiB stream's receiver read ~15 MiB ahead of the application
+/// (1000 messages would be 1 GiB); libzmq's reader, which runs no faster
+/// than its application, held ~12 MiB in all.
+pub(crate) const READ_AHEAD: usize = 1 << 20;
+
 use bytes::Bytes;
 
 /// The options of one socket, as [`Socket::options`](crate::Socket::options)
@@ -222,13 +233,17 @@ impl SocketOptions {
         self.conflate || self.sndhwm == 0 || queued < self.sndhwm
     }
 
-    pub(crate) fn in_full(&self, queued: usize) -> bool {
-        !self.conflate && self.rcvhwm != 0 && queued >= self.rcvhwm
+    /// Whether a reader stops with `queued` messages of `bytes` bytes in
+    /// the inbox: at RCVHWM messages, or at [`READ_AHEAD`] bytes (pass 0
+    /// bytes where the byte limit does not apply).
+    pub(crate) fn in_full(&self, queued: usize, bytes: usize) -> bool {
+        !self.conflate && self.rcvhwm != 0 && (queued >= self.rcvhwm || bytes >= READ_AHEAD)
     }
 
-    /// Low-water mark at which a paused reader resumes (libzmq: `(hwm + 1) / 2`).
-    pub(crate) fn in_resume(&self, queued: usize) -> bool {
-        self.rcvhwm == 0 || queued < self.rcvhwm.div_ceil(2).max(1)
+    /// Low-water mark at which a paused reader resumes (libzmq: `(hwm + 1) / 2`),
+    /// and half of [`READ_AHEAD`].
+    pub(crate) fn in_resume(&self, queued: usize, bytes: usize) -> bool {
+        self.rcvhwm == 0 || (queued < self.rcvhwm.div_ceil(2).max(1) && bytes < READ_AHEAD / 2)
     }
 }
 

@@ -150,3 +150,59 @@ fn receivers_waiting_together_share_a_burst() {
         assert_eq!(got, want, "every message once");
     });
 }
+
+/// A message of `len` bytes starting with `i`.
+fn large(i: u32, len: usize) -> Message {
+    let mut b = vec![0u8; len];
+    b[..4].copy_from_slice(&i.to_be_bytes());
+    Message::from(b)
+}
+
+/// A receiver that takes nothing reads large messages only about a
+/// megabyte ahead, not RCVHWM of them (1000 of 256 KiB would be 250 MiB
+/// in its memory): the rest waits in the kernel and in the sender's
+/// queue, whose sends then block. Once the receiver takes them, every
+/// message arrives, in order, and the stream flows again.
+#[test]
+fn a_receiver_reads_large_messages_only_so_far_ahead() {
+    const LEN: usize = 256 << 10;
+    // Far more than the kernel's buffers and the read-ahead hold on
+    // loopback (a few tens of these), far fewer than RCVHWM.
+    const CAP: u32 = 400;
+    let ctx = Context::new();
+    let pull = sock(&ctx, SocketType::Pull);
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let push = sock(&ctx, SocketType::Push);
+    push.set_sndhwm(1);
+    push.connect(&pull.last_endpoint()).unwrap();
+    // Let the connection come up before sends may time out.
+    push.send(large(0, LEN)).unwrap();
+    assert_eq!(pull.recv().unwrap(), large(0, LEN));
+    push.set_sndtimeo(Some(std::time::Duration::from_millis(500)));
+    let mut sent = 1;
+    while sent < CAP {
+        match push.send(large(sent, LEN)) {
+            Ok(()) => sent += 1,
+            Err(e) if matches!(e.error, ferromq::Error::WouldBlock) => break,
+            Err(e) => panic!("send: {}", e.error),
+        }
+    }
+    assert!(
+        sent < CAP,
+        "the receiver took {CAP} messages of {LEN} bytes into memory without being asked"
+    );
+    for i in 1..sent {
+        assert_eq!(pull.recv().unwrap(), large(i, LEN));
+    }
+    push.set_sndtimeo(Some(common::WAIT));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in sent..sent + 100 {
+                push.send(large(i, LEN)).unwrap();
+            }
+        });
+        for i in sent..sent + 100 {
+            assert_eq!(pull.recv().unwrap(), large(i, LEN));
+        }
+    });
+}

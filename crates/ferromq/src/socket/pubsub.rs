@@ -86,7 +86,7 @@ impl State {
                 self.xpub_pending.push_back((data, None));
             }
         }
-        let full = self.opts.in_full(self.xpub_pending.len());
+        let full = self.opts.in_full(self.xpub_pending.len(), 0);
         if let Some(p) = self.peers.get_mut(&id) {
             p.read_paused = full;
         }
@@ -280,7 +280,7 @@ impl State {
                 break;
             }
             p.inbox.pop_front();
-            if p.read_paused && self.opts.in_resume(p.inbox.len()) {
+            if p.read_paused && self.opts.in_resume(p.inbox.len(), p.inbox.bytes()) {
                 p.read_paused = false;
                 resumed.push(p.driver.clone());
             }

@@ -30,6 +30,7 @@ use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 
 use super::LARGE_MESSAGE;
+use crate::options::READ_AHEAD;
 
 /// Bytes batched into the connection's write buffer before writing.
 pub(crate) const WRITE_BATCH: usize = 256 * 1024;
@@ -309,7 +310,13 @@ impl Wire {
         }
         w.backlog = false;
         w.drained = false;
+        let mut total = 0;
         for _ in 0..READS_PER_WAKE {
+            if total >= READ_AHEAD {
+                // Large frames: deliver what came before reading more, so
+                // the inbox's byte limit holds to a frame or so.
+                break;
+            }
             if left == 0 {
                 w.backlog = true;
                 break;
@@ -351,6 +358,7 @@ impl Wire {
             let short = match read(rbuf) {
                 Ok(0) => return Ok(false),
                 Ok(n) => {
+                    total += n;
                     self.received();
                     // (A direct read offers at most DIRECT_READ of the room.)
                     n < room.min(DIRECT_READ)
