@@ -139,6 +139,12 @@ macro_rules! common_methods {
         }
 
         /// Per-peer limit of queued incoming messages (default 1000; 0 = none).
+        ///
+        /// With a limit, a tcp or ipc connection also stops reading once
+        /// about 1 MiB of messages of 64 KiB or more wait to be received
+        /// (a single larger one still comes in): the rest stays in the
+        /// kernel, and the sender feels the backpressure, rather than the
+        /// receiver holding up to RCVHWM large messages in memory.
         pub fn set_rcvhwm(&self, hwm: usize) {
             self.h.core.state.lock().opts.rcvhwm = hwm;
         }
