@@ -5,15 +5,16 @@ use std::sync::Arc;
 use bytes::Bytes;
 use smallvec::SmallVec;
 
-use crate::wire::metadata::Metadata;
+use crate::wire::metadata::{Metadata, SharedMetadata};
 
 /// Frames kept inline before a message spills to the heap. One: most
 /// messages that queues hold by the thousand (PUSH/PULL, PUB/SUB) are
 /// single frames, and every queue entry, decode batch slot and per-subscriber
-/// copy is a whole `Message`: with one inline frame it is 48 bytes, with
-/// three (room for `[routing id][empty delimiter][body]`) it was 112, and
-/// pinned 16-byte tcp throughput rose ~10% (blocking) and ~18% (async) with
-/// the smaller one. Envelopes of two or more frames take one allocation.
+/// copy is a whole `Message`: with one inline frame it is 56 bytes (48
+/// before metadata handles grew to 16); with three (room for
+/// `[routing id][empty delimiter][body]`) it was 112, and pinned 16-byte
+/// tcp throughput rose ~10% (blocking) and ~18% (async) with the smaller
+/// one. Envelopes of two or more frames take one allocation.
 const INLINE_FRAMES: usize = 1;
 
 /// A ZeroMQ message: one or more frames, delivered whole or not at all.
@@ -37,7 +38,7 @@ const INLINE_FRAMES: usize = 1;
 #[derive(Clone, Default)]
 pub struct Message {
     frames: SmallVec<[Bytes; INLINE_FRAMES]>,
-    meta: Option<Arc<Metadata>>,
+    meta: Option<SharedMetadata>,
 }
 
 impl PartialEq for Message {
@@ -101,11 +102,17 @@ impl Message {
 
     /// A shared handle to the metadata (see [`metadata`](Self::metadata)).
     pub fn metadata_arc(&self) -> Option<&Arc<Metadata>> {
-        self.meta.as_ref()
+        self.meta.as_ref().map(SharedMetadata::as_arc)
     }
 
     /// Attaches (or, with `None`, removes) connection metadata.
     pub fn set_metadata(&mut self, meta: Option<Arc<Metadata>>) {
+        self.meta = meta.map(SharedMetadata::counted);
+    }
+
+    /// Attaches (or removes) connection metadata as the messages of a
+    /// connection share it (see [`SharedMetadata`]).
+    pub fn set_shared_metadata(&mut self, meta: Option<SharedMetadata>) {
         self.meta = meta;
     }
 
@@ -222,11 +229,13 @@ mod size_tests {
     use super::Message;
 
     /// Queues hold `Message`s by value, so their size is memory per queued
-    /// message (libzmq's `msg_t` is 64 bytes).
+    /// message (libzmq's `msg_t` is 64 bytes): 40 for the frames, 16 for
+    /// the metadata (interned or counted, see `SharedMetadata`; an `Arc`
+    /// alone took 8, at two atomic operations per message received).
     #[test]
-    fn a_message_is_at_most_48_bytes() {
+    fn a_message_is_at_most_56_bytes() {
         assert!(
-            std::mem::size_of::<Message>() <= 48,
+            std::mem::size_of::<Message>() <= 56,
             "{}",
             std::mem::size_of::<Message>()
         );

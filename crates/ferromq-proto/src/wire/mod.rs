@@ -12,4 +12,4 @@ pub mod metadata;
 pub use command::{Command, CommandError};
 pub use frame::{Frame, FrameDecoder, FrameError};
 pub use greeting::{Greeting, GreetingError, MechanismName, GREETING_LEN};
-pub use metadata::{Metadata, MetadataError};
+pub use metadata::{Metadata, MetadataError, SharedMetadata};

@@ -20,7 +20,7 @@ use ferromq_proto::connection::{Config, PeerInfo};
 use ferromq_proto::routing::{
     split_envelope, FairQueue, LoadBalancer, PeerId, ReqState, RoutingIds, SubscriptionTrie,
 };
-use ferromq_proto::wire::metadata::Metadata;
+use ferromq_proto::wire::metadata::SharedMetadata;
 use ferromq_proto::{Message, SocketType};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -115,7 +115,7 @@ pub(crate) struct Peer {
     pub(crate) link: Option<Arc<InprocLink>>,
     /// The metadata of its current (or last) connection, given to every
     /// message received from it.
-    meta: Option<Arc<Metadata>>,
+    meta: Option<SharedMetadata>,
     /// An inproc peer: the sending socket and the link its messages come
     /// over, so a receive can pull them through itself.
     source: Option<(std::sync::Weak<SocketCore>, Arc<InprocLink>)>,
@@ -322,7 +322,7 @@ struct RxCache {
     msgs: VecDeque<Message>,
     /// The peer they came from, and its metadata.
     peer: PeerId,
-    meta: Option<Arc<Metadata>>,
+    meta: Option<SharedMetadata>,
     /// A SUB's: filtered (see [`SocketCore::change_filter`]).
     sub: bool,
     /// The socket's lone peer is an inproc one with a flow: receives take
@@ -826,7 +826,7 @@ impl SocketCore {
         info: &PeerInfo,
         driver: &Arc<Notify>,
         wire: Option<&Arc<Wire>>,
-        meta: Option<Arc<Metadata>>,
+        meta: Option<SharedMetadata>,
     ) -> Option<PeerId> {
         // A closing socket still takes connections for the peers it has
         // messages queued for (linger), but no new peers.
@@ -1599,7 +1599,7 @@ impl SocketCore {
             }
             let routing_id = p.routing_id.clone();
             let mut msg = msg;
-            msg.set_metadata(p.meta.clone());
+            msg.set_shared_metadata(p.meta.clone());
             if p.gone && p.inbox.is_empty() {
                 st.peers.remove(&id);
             }
@@ -1737,7 +1737,7 @@ impl SocketCore {
     #[inline]
     fn pop_cached(&self, mut rx: parking_lot::MutexGuard<'_, RxCache>) -> Option<Message> {
         let mut msg = rx.msgs.pop_front()?;
-        msg.set_metadata(rx.meta.clone());
+        msg.set_shared_metadata(rx.meta.clone());
         let left = rx.msgs.len();
         self.rx_len.store(left, Ordering::Release);
         drop(rx);
@@ -1758,7 +1758,7 @@ impl SocketCore {
         rx: parking_lot::MutexGuard<'_, RxCache>,
         mut msg: Message,
     ) -> Message {
-        msg.set_metadata(rx.meta.clone());
+        msg.set_shared_metadata(rx.meta.clone());
         let lone = rx.flow.as_ref().expect("reading a lone flow");
         let flow = lone.link.flow().expect("a flow link");
         let pull = flow

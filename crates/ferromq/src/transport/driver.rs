@@ -258,7 +258,7 @@ async fn pump<S: Stream>(
                     Event::Handshaken(info) => match core.attach(slot, &info, driver, Some(wire), {
                         let mut meta = info.metadata.clone();
                         stream.peer_properties(&mut meta);
-                        Some(Arc::new(meta))
+                        Some(ferromq_proto::wire::SharedMetadata::intern(meta))
                     }) {
                         Some(id) => {
                             *peer = Some(id);
