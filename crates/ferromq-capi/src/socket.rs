@@ -175,6 +175,7 @@ impl Sock {
         let msg = std::mem::take(&mut *sending);
         let multipart = !first;
         drop(sending);
+        let large = msg.byte_len() >= 64 << 10;
         let mut msg = Some(msg);
         let mut attempt = || match self
             .sock
@@ -195,6 +196,10 @@ impl Sock {
             self.sock.options().sndtimeo
         };
         let r = self.wait(timeout, &mut attempt);
+        if r.is_ok() && large && !dontwait {
+            // As ferromq's blocking send: keep near the connection.
+            self.sock.pace_large_send();
+        }
         r.map(|()| len)
     }
 

@@ -463,10 +463,18 @@ impl Socket {
     /// On failure the message comes back inside the [`SendError`].
     pub fn send(&self, msg: impl Into<Message>) -> Result<(), SendError> {
         let core = &self.h.core;
+        let msg = msg.into();
+        let large = msg.byte_len() >= crate::transport::LARGE_MESSAGE;
         // Fast path: no timeout lookup unless the send has to wait.
-        let msg = match core.try_send(msg.into()) {
+        let msg = match core.try_send_behind(msg) {
             Err(e) if matches!(e.error, Error::WouldBlock) => e.message,
-            r => return r,
+            Ok(behind) => {
+                if behind && large {
+                    core.pace();
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(e),
         };
         let timeout = core.state.lock().opts.sndtimeo;
         let mut pending = Pending(Some(msg));
@@ -498,6 +506,17 @@ impl Socket {
     /// Runs a future on the context's I/O threads (for the blocking proxy).
     pub(crate) fn spawn_on_io(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
         self.h.core.shared.spawn(fut);
+    }
+
+    /// For a front end with a wait loop of its own (the C ABI): after a
+    /// blocking send of a message of 64 KiB or more that
+    /// [`try_send`](Self::try_send) took, waits as [`send`](Self::send)
+    /// does while the connection works through the large messages queued
+    /// ahead of it (a millisecond at most if it takes none), so that the
+    /// sender does not run hundreds of megabytes ahead of it.
+    #[doc(hidden)]
+    pub fn pace_large_send(&self) {
+        self.h.core.pace();
     }
 
     /// The same socket with the async API.

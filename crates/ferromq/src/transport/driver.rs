@@ -156,6 +156,9 @@ async fn pump<S: Stream>(
                     drop(guard);
                     let r = wire::write_some(&mut out, |bufs| stream.try_write_vectored(bufs));
                     blocked = !out.is_empty();
+                    if !blocked || out.len() < taken {
+                        core.wrote();
+                    }
                     guard = wire.lock();
                     guard.conn.restore_transmit(&mut out);
                     guard.writing = 0;
