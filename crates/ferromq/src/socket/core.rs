@@ -423,6 +423,62 @@ fn large_bytes_queued(out: &VecDeque<Message>, limit: usize) -> usize {
     sum
 }
 
+/// A sender pacing itself (see [`SocketCore::pace`]); counted in
+/// `pacers` while it lives, so that drivers tell it of progress.
+struct Pacing<'a> {
+    core: &'a SocketCore,
+    peer: PeerId,
+    deadline: Option<Instant>,
+}
+
+impl<'a> Pacing<'a> {
+    /// Pacing for the large message the socket last queued behind others,
+    /// if any, and unless the send timeout is zero.
+    fn begin(core: &'a SocketCore) -> Option<Pacing<'a>> {
+        let (peer, timeout) = {
+            let mut st = core.state.lock();
+            (st.paced_peer.take()?, st.opts.sndtimeo)
+        };
+        if timeout == Some(Duration::ZERO) {
+            return None;
+        }
+        core.pacers.fetch_add(1, Ordering::SeqCst);
+        Some(Pacing {
+            core,
+            peer,
+            deadline: timeout.map(|t| Instant::now() + t),
+        })
+    }
+
+    /// How long to wait for the queue to move next, or `None` when done:
+    /// little enough queued, the socket dead, or the send timeout reached.
+    fn wait(&self) -> Option<Duration> {
+        let queued = {
+            let st = self.core.state.lock();
+            match st.peers.get(&self.peer) {
+                Some(p) if p.connected => large_bytes_queued(&p.out, PACE_BYTES),
+                _ => 0,
+            }
+        };
+        if queued < PACE_BYTES || self.core.is_dead() {
+            return None;
+        }
+        match self.deadline {
+            None => Some(PACE_WAIT),
+            Some(d) => d
+                .checked_duration_since(Instant::now())
+                .filter(|left| !left.is_zero())
+                .map(|left| left.min(PACE_WAIT)),
+        }
+    }
+}
+
+impl Drop for Pacing<'_> {
+    fn drop(&mut self) {
+        self.core.pacers.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// How many more messages peer `id`'s inbox takes before its HWM.
 fn room(kind: SocketType, st: &State, id: PeerId) -> usize {
     let queued = match kind {
@@ -1287,46 +1343,22 @@ impl SocketCore {
     /// Never longer than the send timeout, and not at all with a timeout of
     /// zero (a send that must not wait).
     pub(crate) fn pace(&self) {
-        let (id, timeout) = {
-            let mut st = self.state.lock();
-            let Some(id) = st.paced_peer.take() else {
-                return;
-            };
-            (id, st.opts.sndtimeo)
-        };
-        if timeout == Some(Duration::ZERO) {
+        let Some(pacing) = Pacing::begin(self) else {
             return;
-        }
-        let deadline = timeout.map(|t| Instant::now() + t);
-        self.pacers.fetch_add(1, Ordering::SeqCst);
+        };
         loop {
             let seen = self.progress.load(Ordering::SeqCst);
             let listener = self.paced.listen();
-            let queued = {
-                let st = self.state.lock();
-                match st.peers.get(&id) {
-                    Some(p) if p.connected => large_bytes_queued(&p.out, PACE_BYTES),
-                    _ => 0,
-                }
-            };
-            if queued < PACE_BYTES || self.is_dead() {
+            let Some(wait) = pacing.wait() else {
                 break;
-            }
+            };
             // Woken when the queue moves; at the timeout, gone on if the
             // connection wrote meanwhile (a large message takes many writes).
-            let wait = match deadline {
-                None => PACE_WAIT,
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => left.min(PACE_WAIT),
-                    _ => break,
-                },
-            };
             if listener.wait_timeout(wait).is_none() && self.progress.load(Ordering::SeqCst) == seen
             {
                 break;
             }
         }
-        self.pacers.fetch_sub(1, Ordering::SeqCst);
     }
 
     pub fn try_send(&self, msg: Message) -> Result<(), SendError> {
