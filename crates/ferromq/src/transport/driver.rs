@@ -369,10 +369,19 @@ pub(crate) async fn keep_connected<S, F, Fut>(
             backoff.as_millis().min(u128::from(u32::MAX)) as u32,
             &endpoint,
         );
+        // Closed already (perhaps while the attempt above was under way):
+        // wait no longer than the linger time, which the loop's first check
+        // then finds over. (The closing token, cancelled for good by then,
+        // cannot end the wait without spinning, and a socket closed with
+        // linger 0 kept its context's termination waiting for a whole
+        // reconnect interval.)
+        let closed = core.is_closed();
+        let linger = core.linger_deadline().filter(|_| closed);
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = tokio::time::sleep(backoff) => {}
-            _ = core.closing.cancelled(), if !core.is_closed() => {}
+            _ = core.closing.cancelled(), if !closed => {}
+            _ = sleep_until(linger), if linger.is_some() => {}
         }
         if ivl_max > backoff {
             backoff = (backoff * 2).min(ivl_max);
@@ -386,6 +395,54 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use crate::{Context, SocketType};
+
+    /// A socket closed with linger 0 while its connect attempt is under way
+    /// (it then fails) stops reconnecting at once, rather than after its
+    /// reconnect interval: the interval here is 60 s, and the context's
+    /// termination waited for it. (Tokio's clock is paused, so the test
+    /// reads the time the loop waited without waiting for it.)
+    #[test]
+    fn a_socket_closed_during_a_connect_attempt_stops_reconnecting() {
+        let ctx = Context::new();
+        let push = ctx.socket(SocketType::Push).unwrap();
+        push.set_linger(Some(Duration::ZERO));
+        push.set_reconnect_ivl(Some(Duration::from_secs(60)));
+        let core = push.core().clone();
+        // A peer with something queued, so that only the linger time ends
+        // the loop.
+        let notify = std::sync::Arc::new(tokio::sync::Notify::new());
+        let peer = core.add_connect_peer(notify.clone());
+        core.try_send(ferromq_proto::Message::from("queued"))
+            .unwrap();
+        let waited = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap()
+            .block_on(async {
+                let start = tokio::time::Instant::now();
+                let closing = core.clone();
+                super::keep_connected::<tokio::net::TcpStream, _, _>(
+                    core.clone(),
+                    peer,
+                    notify,
+                    crate::cancel::Cancel::new(),
+                    "tcp://127.0.0.1:1".into(),
+                    false,
+                    move || {
+                        // The application closes the socket meanwhile.
+                        closing.close();
+                        async { Err(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)) }
+                    },
+                )
+                .await;
+                start.elapsed()
+            });
+        assert!(
+            waited < Duration::from_secs(1),
+            "the closed socket went on reconnecting for {waited:?}"
+        );
+    }
 
     /// A receiver that stops reading holds a bounded queue: its connection
     /// decodes no more than it may queue (libzmq's pipe limit), leaving the
