@@ -175,7 +175,6 @@ impl Sock {
         let msg = std::mem::take(&mut *sending);
         let multipart = !first;
         drop(sending);
-        let large = msg.byte_len() >= 64 << 10;
         let mut msg = Some(msg);
         let mut attempt = || match self
             .sock
@@ -196,7 +195,7 @@ impl Sock {
             self.sock.options().sndtimeo
         };
         let r = self.wait(timeout, &mut attempt);
-        if r.is_ok() && large && !dontwait {
+        if r.is_ok() && !dontwait {
             // As ferromq's blocking send: keep near the connection.
             self.sock.pace_large_send();
         }

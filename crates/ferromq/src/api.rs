@@ -463,15 +463,13 @@ impl Socket {
     /// On failure the message comes back inside the [`SendError`].
     pub fn send(&self, msg: impl Into<Message>) -> Result<(), SendError> {
         let core = &self.h.core;
-        let msg = msg.into();
-        let large = msg.byte_len() >= crate::transport::LARGE_MESSAGE;
         // Fast path: no timeout lookup unless the send has to wait.
-        let msg = match core.try_send_behind(msg) {
+        let msg = match core.try_send(msg.into()) {
             Err(e) if matches!(e.error, Error::WouldBlock) => e.message,
-            Ok(behind) => {
-                if behind && large {
-                    core.pace();
-                }
+            Ok(()) => {
+                // A large message behind others: keep near the connection
+                // (a load, and nothing more, for any other message).
+                core.pace();
                 return Ok(());
             }
             Err(e) => return Err(e),
@@ -509,11 +507,11 @@ impl Socket {
     }
 
     /// For a front end with a wait loop of its own (the C ABI): after a
-    /// blocking send of a message of 64 KiB or more that
-    /// [`try_send`](Self::try_send) took, waits as [`send`](Self::send)
-    /// does while the connection works through the large messages queued
-    /// ahead of it (a millisecond at most if it takes none), so that the
-    /// sender does not run hundreds of megabytes ahead of it.
+    /// blocking send that [`try_send`](Self::try_send) took, waits as
+    /// [`send`](Self::send) does if the message was a large one queued
+    /// behind others, while the connection works through them (5 ms at
+    /// most if it writes nothing), so that the sender does not run
+    /// hundreds of megabytes ahead of it. Returns at once otherwise.
     #[doc(hidden)]
     pub fn pace_large_send(&self) {
         self.h.core.pace();

@@ -276,6 +276,9 @@ pub(crate) struct SocketCore {
     paced: Event,
     /// Senders inside [`SocketCore::pace`].
     pacers: std::sync::atomic::AtomicUsize,
+    /// `State::paced_peer` is set: a blocking send has pacing to do (read
+    /// without the lock, so that other sends pay a load only).
+    pace_due: AtomicBool,
     /// Writes drivers made while senders paced themselves.
     progress: std::sync::atomic::AtomicU64,
     closed: AtomicBool,
@@ -435,8 +438,12 @@ impl<'a> Pacing<'a> {
     /// Pacing for the large message the socket last queued behind others,
     /// if any, and unless the send timeout is zero.
     fn begin(core: &'a SocketCore) -> Option<Pacing<'a>> {
+        if !core.pace_due.load(Ordering::Relaxed) {
+            return None;
+        }
         let (peer, timeout) = {
             let mut st = core.state.lock();
+            core.pace_due.store(false, Ordering::Relaxed);
             (st.paced_peer.take()?, st.opts.sndtimeo)
         };
         if timeout == Some(Duration::ZERO) {
@@ -563,6 +570,7 @@ impl SocketCore {
             writable: Event::new(),
             paced: Event::new(),
             pacers: std::sync::atomic::AtomicUsize::new(0),
+            pace_due: AtomicBool::new(false),
             progress: std::sync::atomic::AtomicU64::new(0),
             closed: AtomicBool::new(false),
             terminated: AtomicBool::new(false),
@@ -1624,6 +1632,7 @@ impl SocketCore {
         let kick = edge.then(|| p.kick());
         if paced {
             guard.paced_peer = Some(target);
+            self.pace_due.store(true, Ordering::Relaxed);
         }
         drop(guard);
         if let Some(k) = kick {
