@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ferromq::{Message, Socket, SocketType};
+use ferromq_proto::message::copy_frame;
 use parking_lot::{Mutex, RwLock};
 
 use crate::ctx::Ctx;
@@ -434,8 +435,9 @@ pub extern "C" fn zmq_send(s: *mut c_void, buf: *const c_void, len: usize, flags
         let frame = if len == 0 {
             Bytes::new()
         } else {
-            // SAFETY: the caller passes `len` readable bytes.
-            Bytes::copy_from_slice(unsafe { std::slice::from_raw_parts(buf as *const u8, len) })
+            // SAFETY: the caller passes `len` readable bytes. (Large copies
+            // reuse buffers the connection is done with: see `copy_frame`.)
+            copy_frame(unsafe { std::slice::from_raw_parts(buf as *const u8, len) })
         };
         send_bytes(s, frame, flags)
     })
@@ -554,7 +556,7 @@ pub extern "C" fn zmq_sendiov(
                 Bytes::new()
             } else {
                 // SAFETY: each iovec describes readable memory.
-                Bytes::copy_from_slice(unsafe {
+                copy_frame(unsafe {
                     std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len)
                 })
             };
