@@ -50,6 +50,19 @@ fn coop_due(len: usize) -> bool {
 /// ~10-11 M msgs/s.
 const COOP_BYTES: usize = 256;
 
+/// Messages from this size up that an async send queues behind others on a
+/// tcp or ipc connection wait, as a blocking send's do, while the
+/// connection works through its queue, down to 4 MiB of large messages
+/// (see `SocketCore::pace`; the task waits, not the thread). A task
+/// sending 1 MiB copies over ipc ran ~25 ahead of its connection (a unix
+/// socket takes ~200 KiB a write), each drained stretch went back to the
+/// kernel and faulted in again: with the wait, and buffers that
+/// `Message::copy_from_slice` reuses, ~2.5 k -> ~8 k msgs/s and ~180 k ->
+/// ~2 k page faults per 950 messages. Pacing 64 KiB messages as well cut
+/// async 64 KiB ipc from ~66-127 k to ~56-61 k msgs/s (a timer and a wake
+/// per message), so smaller ones only yield, as below.
+const ASYNC_PACE_MIN: usize = 256 * 1024;
+
 impl Drop for Handle {
     fn drop(&mut self) {
         self.core.close();
@@ -667,6 +680,7 @@ impl std::future::Future for SendFuture<'_> {
                 }
                 let core = &this.sock.h.core;
                 let large = msg.byte_len() >= crate::transport::LARGE_MESSAGE;
+                let huge = msg.byte_len() >= ASYNC_PACE_MIN;
                 match core.try_send_behind(msg) {
                     // Queued behind others for a connection that runs on our
                     // runtime, or large and behind another its receiver has
@@ -678,6 +692,11 @@ impl std::future::Future for SendFuture<'_> {
                     // 1 MiB messages went ~16k -> ~49k msgs/s with the yield,
                     // as glibc no longer gave each round's 128 MiB back to
                     // the kernel. The message is queued: cancel-safe.
+                    // Huge, and more than a few of them queued: wait.
+                    Ok(true) if huge && core.pace_due() => Box::pin(async {
+                        core.pace_async().await;
+                        Ok(())
+                    }),
                     Ok(true) if large || core.shared.on_app_runtime() => Box::pin(async {
                         tokio::task::yield_now().await;
                         Ok(())
