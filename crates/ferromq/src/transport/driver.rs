@@ -254,6 +254,12 @@ async fn pump<S: Stream>(
             let open = wire.read_input(&mut guard, budget, &mut batch, |buf| {
                 stream.try_read_buf(buf)
             })?;
+            if guard.drained() {
+                // The kernel had no more (a short read): the next look
+                // waits for the next event rather than read to find
+                // nothing (a read and a poll per answer of a round trip).
+                stream.clear_readable();
+            }
             let backlog = guard.backlog;
             let conn = &mut guard.conn;
             while let Some(ev) = conn.poll_event() {

@@ -25,6 +25,12 @@ impl Stream for UnixStream {
     fn try_read_buf(&self, buf: &mut bytes::BytesMut) -> io::Result<usize> {
         UnixStream::try_read_buf(self, buf)
     }
+    fn clear_readable(&self) {
+        // As for tcp (see there).
+        let _ = self.try_io(tokio::io::Interest::READABLE, || {
+            Err::<(), _>(io::ErrorKind::WouldBlock.into())
+        });
+    }
     fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         super::send_vectored(self, bufs)
     }

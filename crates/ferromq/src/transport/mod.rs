@@ -21,6 +21,10 @@ pub(crate) trait Stream: Send + Sync + std::os::fd::AsFd + 'static {
         interest: Interest,
     ) -> impl std::future::Future<Output = io::Result<Ready>> + Send;
     fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize>;
+    /// Forgets that the stream is readable, as a read that met WouldBlock
+    /// would (for a read that came back short: the kernel had no more).
+    /// Readiness that arrived since it was last reported stays.
+    fn clear_readable(&self);
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
     fn shutdown_write(&self);
     /// The file descriptor, as monitor events report it.
@@ -144,6 +148,13 @@ impl Stream for tokio::net::TcpStream {
     }
     fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
         tokio::net::TcpStream::try_read_buf(self, buf)
+    }
+    fn clear_readable(&self) {
+        // tokio clears readiness when the closure says WouldBlock, and only
+        // the readiness it had seen (an event since keeps it set).
+        let _ = self.try_io(Interest::READABLE, || {
+            Err::<(), _>(io::ErrorKind::WouldBlock.into())
+        });
     }
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         send_vectored(self, bufs)
