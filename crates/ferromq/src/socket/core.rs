@@ -457,6 +457,21 @@ impl<'a> Pacing<'a> {
         })
     }
 
+    /// The next wait, if any (see [`wait`](Self::wait)): the socket's
+    /// write count before it, a listener for the queue's moves (taken
+    /// before the queue is looked at), and how long at most.
+    fn next(&self) -> Option<(u64, event_listener::EventListener, Duration)> {
+        let seen = self.core.progress.load(Ordering::SeqCst);
+        let listener = self.core.paced.listen();
+        Some((seen, listener, self.wait()?))
+    }
+
+    /// After a wait that timed out: true if no connection wrote since
+    /// `seen` (a peer not reading: pacing gives up).
+    fn stuck(&self, seen: u64) -> bool {
+        self.core.progress.load(Ordering::SeqCst) == seen
+    }
+
     /// How long to wait for the queue to move next, or `None` when done:
     /// little enough queued, the socket dead, or the send timeout reached.
     fn wait(&self) -> Option<Duration> {
@@ -1354,16 +1369,10 @@ impl SocketCore {
         let Some(pacing) = Pacing::begin(self) else {
             return;
         };
-        loop {
-            let seen = self.progress.load(Ordering::SeqCst);
-            let listener = self.paced.listen();
-            let Some(wait) = pacing.wait() else {
-                break;
-            };
-            // Woken when the queue moves; at the timeout, gone on if the
-            // connection wrote meanwhile (a large message takes many writes).
-            if listener.wait_timeout(wait).is_none() && self.progress.load(Ordering::SeqCst) == seen
-            {
+        // Woken when the queue moves; at the timeout, gone on if the
+        // connection wrote meanwhile (a large message takes many writes).
+        while let Some((seen, listener, wait)) = pacing.next() {
+            if listener.wait_timeout(wait).is_none() && pacing.stuck(seen) {
                 break;
             }
         }
@@ -1375,15 +1384,8 @@ impl SocketCore {
         let Some(pacing) = Pacing::begin(self) else {
             return;
         };
-        loop {
-            let seen = self.progress.load(Ordering::SeqCst);
-            let listener = self.paced.listen();
-            let Some(wait) = pacing.wait() else {
-                break;
-            };
-            if tokio::time::timeout(wait, listener).await.is_err()
-                && self.progress.load(Ordering::SeqCst) == seen
-            {
+        while let Some((seen, listener, wait)) = pacing.next() {
+            if tokio::time::timeout(wait, listener).await.is_err() && pacing.stuck(seen) {
                 break;
             }
         }
