@@ -30,7 +30,7 @@ fn socket_type(kind: Kind) -> SocketType {
     }
 }
 
-fn single_frame(mut msg: ferromq::Message) -> Result<Bytes> {
+fn single_frame(mut msg: ferromq::Message) -> Result<ferromq::Frame> {
     match (msg.len(), msg.pop_front()) {
         (1, Some(frame)) => Ok(frame),
         (n, _) => Err(format!("expected one frame, got {n}").into()),
@@ -45,7 +45,7 @@ macro_rules! ferromq_backend {
             /// `None` for inproc: the process's shared context.
             ctx: Option<ferromq::Context>,
             sock: $sock,
-            last: Bytes,
+            last: ferromq::Frame,
         }
 
         impl $name {
@@ -67,7 +67,7 @@ macro_rules! ferromq_backend {
                     Kind::Sub => sock.subscribe("")?,
                     _ => {}
                 }
-                Ok($name { ctx, sock, last: Bytes::new() })
+                Ok($name { ctx, sock, last: ferromq::Frame::new() })
             }
         }
 

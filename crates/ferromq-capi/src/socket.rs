@@ -231,9 +231,9 @@ impl Sock {
             cur.as_ref().map(|(_, c)| c.clone())
         };
         let mut frames = msg.into_iter();
-        let first = frames.next().unwrap_or_default();
+        let first = frames.next().unwrap_or_default().into_bytes();
         let mut q = self.receiving.lock();
-        q.extend(frames);
+        q.extend(frames.map(ferromq_proto::Frame::into_bytes));
         Ok((first, !q.is_empty(), meta))
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::mechanism::null;
-use crate::message::Message;
+use crate::message::{Frame, Message};
 use crate::socket_type::SocketType;
 use crate::wire::frame::{encode_frame, encode_header};
 use crate::wire::{
@@ -405,7 +405,7 @@ impl Connection {
         let mut any = false;
         let mut decoded = 0;
         while decoded < max_messages {
-            let Some(frame) = self.decoder.decode(buf)? else {
+            let Some(frame) = self.decoder.decode_part(buf)? else {
                 break;
             };
             any = true;
@@ -422,7 +422,7 @@ impl Connection {
                 }
                 continue;
             }
-            match Command::parse(&frame.body)? {
+            match Command::parse(&frame.body.into_bytes())? {
                 Command::Ping { ttl_ds, context } => {
                     Command::Pong(context).encode(&mut self.out.tail);
                     if ttl_ds > 0 {
@@ -461,11 +461,11 @@ impl Connection {
         }
     }
 
-    fn push_frame(&mut self, more: bool, body: &Bytes) {
-        if body.len() >= ZERO_COPY_THRESHOLD {
-            encode_header(&mut self.out.tail, more, false, body.len());
+    fn push_frame(&mut self, more: bool, body: &Frame) {
+        if let Some(shared) = body.as_shared().filter(|b| b.len() >= ZERO_COPY_THRESHOLD) {
+            encode_header(&mut self.out.tail, more, false, shared.len());
             self.out.seal_tail();
-            self.out.chunks.push_back(body.clone());
+            self.out.chunks.push_back(shared.clone());
         } else {
             encode_frame(&mut self.out.tail, more, false, body);
         }

@@ -39,6 +39,7 @@
 #![forbid(unsafe_code)]
 
 pub mod connection;
+mod frame;
 pub mod mechanism;
 pub mod message;
 pub mod routing;
@@ -47,5 +48,5 @@ pub mod wire;
 pub mod z85;
 
 pub use connection::{Config, Connection, ConnectionError, Event, PeerInfo, Taken};
-pub use message::Message;
+pub use message::{Frame, Message};
 pub use socket_type::SocketType;

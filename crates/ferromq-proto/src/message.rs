@@ -5,6 +5,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use smallvec::SmallVec;
 
+pub use crate::frame::{Frame, INLINE_FRAME_BYTES};
 use crate::wire::metadata::{Metadata, SharedMetadata};
 
 /// Frames kept inline before a message spills to the heap. One: most
@@ -132,8 +133,9 @@ pub fn copy_frame(data: &[u8]) -> Bytes {
 
 /// A ZeroMQ message: one or more frames, delivered whole or not at all.
 ///
-/// Frames are [`Bytes`], so cloning a message or slicing a frame out of a
-/// receive buffer never copies the payload.
+/// Frames are [`Frame`]s: up to [`INLINE_FRAME_BYTES`] bytes held inline,
+/// larger ones [`Bytes`], so cloning a message or slicing a large frame out
+/// of a receive buffer never copies the payload.
 ///
 /// ```
 /// use ferromq_proto::Message;
@@ -150,7 +152,7 @@ pub fn copy_frame(data: &[u8]) -> Bytes {
 /// over ([`metadata`](Self::metadata)); it takes no part in comparisons.
 #[derive(Clone, Default)]
 pub struct Message {
-    frames: SmallVec<[Bytes; INLINE_FRAMES]>,
+    frames: SmallVec<[Frame; INLINE_FRAMES]>,
     meta: Option<SharedMetadata>,
 }
 
@@ -174,7 +176,8 @@ impl Message {
         Self::default()
     }
 
-    /// A single-frame message holding a copy of `data` (see [`copy_frame`]).
+    /// A single-frame message holding a copy of `data` (see
+    /// [`Frame::copy_from_slice`]).
     ///
     /// ```
     /// let m = ferromq_proto::Message::copy_from_slice(b"abc");
@@ -182,22 +185,22 @@ impl Message {
     /// ```
     pub fn copy_from_slice(data: &[u8]) -> Self {
         let mut m = Message::new();
-        m.push(copy_frame(data));
+        m.frames.push(Frame::copy_from_slice(data));
         m
     }
 
     /// Appends a frame.
-    pub fn push(&mut self, frame: impl Into<Bytes>) {
+    pub fn push(&mut self, frame: impl Into<Frame>) {
         self.frames.push(frame.into());
     }
 
     /// Prepends a frame (used for envelopes and routing ids).
-    pub fn push_front(&mut self, frame: impl Into<Bytes>) {
+    pub fn push_front(&mut self, frame: impl Into<Frame>) {
         self.frames.insert(0, frame.into());
     }
 
     /// Removes and returns the first frame.
-    pub fn pop_front(&mut self) -> Option<Bytes> {
+    pub fn pop_front(&mut self) -> Option<Frame> {
         if self.frames.is_empty() {
             None
         } else {
@@ -253,21 +256,21 @@ impl Message {
 
     /// Total payload bytes over all frames.
     pub fn byte_len(&self) -> usize {
-        self.frames.iter().map(Bytes::len).sum()
+        self.frames.iter().map(|f| f.len()).sum()
     }
 
     /// The frames, in order.
-    pub fn frames(&self) -> &[Bytes] {
+    pub fn frames(&self) -> &[Frame] {
         &self.frames
     }
 
     /// Iterates over the frames.
-    pub fn iter(&self) -> std::slice::Iter<'_, Bytes> {
+    pub fn iter(&self) -> std::slice::Iter<'_, Frame> {
         self.frames.iter()
     }
 
     /// Consumes the message, returning its frames.
-    pub fn into_frames(self) -> Vec<Bytes> {
+    pub fn into_frames(self) -> Vec<Frame> {
         self.frames.into_vec()
     }
 
@@ -278,8 +281,8 @@ impl Message {
 }
 
 impl std::ops::Index<usize> for Message {
-    type Output = Bytes;
-    fn index(&self, i: usize) -> &Bytes {
+    type Output = Frame;
+    fn index(&self, i: usize) -> &Frame {
         &self.frames[i]
     }
 }
@@ -291,22 +294,22 @@ impl std::fmt::Debug for Message {
 }
 
 impl IntoIterator for Message {
-    type Item = Bytes;
-    type IntoIter = smallvec::IntoIter<[Bytes; INLINE_FRAMES]>;
+    type Item = Frame;
+    type IntoIter = smallvec::IntoIter<[Frame; INLINE_FRAMES]>;
     fn into_iter(self) -> Self::IntoIter {
         self.frames.into_iter()
     }
 }
 
 impl<'a> IntoIterator for &'a Message {
-    type Item = &'a Bytes;
-    type IntoIter = std::slice::Iter<'a, Bytes>;
+    type Item = &'a Frame;
+    type IntoIter = std::slice::Iter<'a, Frame>;
     fn into_iter(self) -> Self::IntoIter {
         self.frames.iter()
     }
 }
 
-impl<F: Into<Bytes>> FromIterator<F> for Message {
+impl<F: Into<Frame>> FromIterator<F> for Message {
     fn from_iter<I: IntoIterator<Item = F>>(iter: I) -> Self {
         Message {
             frames: iter.into_iter().map(Into::into).collect(),
@@ -320,20 +323,26 @@ macro_rules! single_frame_from {
         impl From<$t> for Message {
             fn from(v: $t) -> Self {
                 let mut m = Message::new();
-                m.push(Bytes::from(v));
+                m.push(Frame::from(v));
                 m
             }
         }
     )*};
 }
-single_frame_from!(Bytes, Vec<u8>, String, &'static str, &'static [u8]);
+single_frame_from!(Frame, Bytes, Vec<u8>, String, &'static str, &'static [u8]);
 
-impl From<Vec<Bytes>> for Message {
-    fn from(v: Vec<Bytes>) -> Self {
+impl From<Vec<Frame>> for Message {
+    fn from(v: Vec<Frame>) -> Self {
         Message {
             frames: SmallVec::from_vec(v),
             meta: None,
         }
+    }
+}
+
+impl From<Vec<Bytes>> for Message {
+    fn from(v: Vec<Bytes>) -> Self {
+        v.into_iter().collect()
     }
 }
 

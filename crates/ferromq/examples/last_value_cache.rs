@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 
-use ferromq::{AsyncSocket, Bytes, Context, Error, Message, SocketType};
+use ferromq::{AsyncSocket, Context, Error, Frame, Message, SocketType};
 
 /// The cache's sockets: an XSUB connected to the publisher and subscribed
 /// to everything, and a manual XPUB bound for subscribers.
@@ -39,7 +39,7 @@ pub async fn sockets(
 /// Forwards and caches until a socket fails (e.g. the context is shut
 /// down, giving [`Error::Terminated`]).
 pub async fn run(frontend: &AsyncSocket, backend: &AsyncSocket) -> ferromq::Result<()> {
-    let mut cache: HashMap<Bytes, Message> = HashMap::new();
+    let mut cache: HashMap<Frame, Message> = HashMap::new();
     loop {
         // Both receives are cancel-safe: the one that loses the race keeps
         // its message for the next turn.

@@ -85,7 +85,7 @@ pub use context::{Context, ContextBuilder};
 pub use endpoint::{Endpoint, EndpointError, TcpSource};
 pub use error::{Error, Result, SendError};
 pub use ferromq_proto::wire::metadata::Metadata;
-pub use ferromq_proto::{Message, SocketType};
+pub use ferromq_proto::{Frame, Message, SocketType};
 pub use options::{SocketOptions, DEFAULT_LINGER};
 pub use proxy::{proxy, proxy_async, proxy_steerable, proxy_steerable_async};
 pub use socket::readiness::Readiness;

@@ -30,7 +30,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ferromq::{Bytes, Context, Error, Message, Socket, SocketType};
+use ferromq::{Bytes, Context, Error, Frame, Message, Socket, SocketType};
 
 /// Longest wait for any one message, on either side.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -167,8 +167,8 @@ fn build(body: &[(u8, usize)]) -> Message {
 
 /// `None` if the frames are equal, else where they first differ (without
 /// printing megabytes of payload).
-fn mismatch(got: &[Bytes], want: &[Bytes]) -> Option<String> {
-    let lens = |m: &[Bytes]| m.iter().map(Bytes::len).collect::<Vec<_>>();
+fn mismatch(got: &[Frame], want: &[Frame]) -> Option<String> {
+    let lens = |m: &[Frame]| m.iter().map(|f| f.len()).collect::<Vec<_>>();
     if got.len() != want.len() {
         return Some(format!(
             "got {} frames {:?}, want {} frames {:?}",
@@ -369,7 +369,7 @@ fn run(p: &Pattern, role: Role, binder: Binder, payload: Payload) {
 
 /// Sends each body (behind the pattern's prefix); checks each echo.
 fn client(sock: &Socket, p: &Pattern, bodies: &[Message]) {
-    let prefix: Vec<Bytes> = p.client_prefix.iter().map(|f| Bytes::from(*f)).collect();
+    let prefix: Vec<Frame> = p.client_prefix.iter().map(|f| Frame::from(*f)).collect();
     for (i, body) in bodies.iter().enumerate() {
         let mut msg = body.clone();
         for f in prefix.iter().rev() {

@@ -18,7 +18,8 @@ use std::task::{Poll, Wake};
 use std::time::{Duration, Instant};
 
 use ferromq::{
-    AsyncSocket, Bytes, Context, Error, Message, SendError, Socket, SocketType, DEFAULT_LINGER,
+    AsyncSocket, Bytes, Context, Error, Frame, Message, SendError, Socket, SocketType,
+    DEFAULT_LINGER,
 };
 use SocketType::{Dealer, Pair, Pull, Push, Rep, Req, Router};
 
@@ -231,7 +232,7 @@ fn connected<S: Sock>(ctx: &Context, server: SocketType, client: SocketType) -> 
 
 fn msg<I: IntoIterator>(frames: I) -> Message
 where
-    I::Item: Into<Bytes>,
+    I::Item: Into<Frame>,
 {
     frames.into_iter().collect()
 }
@@ -397,7 +398,7 @@ async fn dealer_router<A: Api>() {
 
     router.send(["d1", "to named"]).await.unwrap();
     router
-        .send(msg([anon_id, Bytes::from("to anon")]))
+        .send(msg([anon_id, Frame::from("to anon")]))
         .await
         .unwrap();
     expect(&named, &["to named"]).await;

@@ -23,6 +23,18 @@ pub struct Frame {
     pub body: Bytes,
 }
 
+/// One decoded frame with its body as a message frame (see
+/// [`FrameDecoder::decode_part`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Part {
+    /// More frames of the same message follow.
+    pub more: bool,
+    /// The frame is a command, not message data.
+    pub command: bool,
+    /// The payload.
+    pub body: crate::message::Frame,
+}
+
 /// A frame the decoder refused. The connection must be closed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
@@ -77,6 +89,34 @@ impl FrameDecoder {
         buf.advance(header_len);
         let body = buf.split_to(size as usize).freeze();
         Ok(Some(Frame {
+            more: flags & FLAG_MORE != 0,
+            command: flags & FLAG_COMMAND != 0,
+            body,
+        }))
+    }
+
+    /// As [`decode`](Self::decode), with the body as a message frame:
+    /// up to [`INLINE_FRAME_BYTES`](crate::message::INLINE_FRAME_BYTES)
+    /// copied inline, keeping no hold on `buf`'s memory (and costing no
+    /// reference count on it), larger ones sliced out of `buf` as `decode`
+    /// does.
+    pub fn decode_part(&self, buf: &mut BytesMut) -> Result<Option<Part>, FrameError> {
+        let Some((header_len, size, flags)) = self.header(buf)? else {
+            return Ok(None);
+        };
+        let total = header_len + size as usize;
+        if buf.len() < total {
+            return Ok(None);
+        }
+        let body = if size as usize <= crate::message::INLINE_FRAME_BYTES {
+            let f = crate::message::Frame::copy_from_slice(&buf[header_len..total]);
+            buf.advance(total);
+            f
+        } else {
+            buf.advance(header_len);
+            buf.split_to(size as usize).freeze().into()
+        };
+        Ok(Some(Part {
             more: flags & FLAG_MORE != 0,
             command: flags & FLAG_COMMAND != 0,
             body,

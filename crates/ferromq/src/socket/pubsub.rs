@@ -27,8 +27,8 @@ pub(crate) fn subscription_message(subscribe: bool, topic: &[u8]) -> Message {
 pub(crate) fn as_subscription(msg: &Message) -> Option<(bool, Bytes)> {
     let first = msg.frames().first()?;
     match first.first() {
-        Some(1) => Some((true, first.slice(1..))),
-        Some(0) => Some((false, first.slice(1..))),
+        Some(1) => Some((true, first.slice(1..).into_bytes())),
+        Some(0) => Some((false, first.slice(1..).into_bytes())),
         _ => None,
     }
 }
@@ -58,7 +58,7 @@ pub(crate) fn split_subscriptions(
     let mut data = Message::new();
     for frame in msg.frames() {
         match frame.first() {
-            Some(&b) if b <= 1 => subs.push((b == 1, frame.slice(1..))),
+            Some(&b) if b <= 1 => subs.push((b == 1, frame.slice(1..).into_bytes())),
             _ => data.push(frame.clone()),
         }
     }
