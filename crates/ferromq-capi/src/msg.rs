@@ -1,5 +1,6 @@
-//! `zmq_msg_t`: a frame (a [`Bytes`]) and its MORE flag, kept inside the
-//! caller's 64-byte opaque struct.
+//! `zmq_msg_t`: a frame (a [`Frame`]) and its MORE flag, kept inside the
+//! caller's 64-byte opaque struct. As in libzmq, a frame of a few bytes
+//! lives inside the struct itself (`zmq_msg_data` points there).
 
 use std::ffi::CString;
 use std::ffi::{c_char, c_void};
@@ -7,6 +8,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
+use ferromq_proto::Frame;
 
 use crate::errno::fail;
 use crate::guard;
@@ -19,7 +21,7 @@ pub struct ZmqMsg {
 
 /// What lives inside a `ZmqMsg`.
 pub struct MsgRepr {
-    pub data: Bytes,
+    pub data: Frame,
     pub more: bool,
     /// The connection's properties, for `zmq_msg_gets` (received frames only).
     pub meta: Option<Arc<CMeta>>,
@@ -82,7 +84,7 @@ impl MsgRepr {
     }
 
     /// Writes a fresh message into uninitialised storage.
-    pub fn init(msg: *mut ZmqMsg, data: Bytes) -> i32 {
+    pub fn init(msg: *mut ZmqMsg, data: Frame) -> i32 {
         if msg.is_null() {
             return fail(libc::EFAULT, -1);
         }
@@ -176,7 +178,7 @@ pub fn foreign_bytes(
 
 #[no_mangle]
 pub extern "C" fn zmq_msg_init(msg: *mut ZmqMsg) -> i32 {
-    guard(-1, || MsgRepr::init(msg, Bytes::new()))
+    guard(-1, || MsgRepr::init(msg, Frame::new()))
 }
 
 #[no_mangle]
@@ -185,10 +187,10 @@ pub extern "C" fn zmq_msg_init_size(msg: *mut ZmqMsg, size: usize) -> i32 {
         if size > isize::MAX as usize {
             return fail(libc::ENOMEM, -1);
         }
-        // Zeroed so the bytes are initialised; Vec -> Bytes keeps the pointer,
-        // and the message is its only owner until sent, so the caller may
-        // write through zmq_msg_data.
-        MsgRepr::init(msg, Bytes::from(vec![0u8; size]))
+        // Zeroed so the bytes are initialised: inline when small, else a
+        // Vec -> Bytes that keeps its pointer, and the message is its only
+        // owner until sent, so the caller may write through zmq_msg_data.
+        MsgRepr::init(msg, Frame::from(vec![0u8; size]))
     })
 }
 
@@ -204,7 +206,9 @@ pub extern "C" fn zmq_msg_init_data(
         if data.is_null() && size != 0 {
             return fail(libc::EFAULT, -1);
         }
-        MsgRepr::init(msg, foreign_bytes(data, size, ffn, hint))
+        // Kept as given, however short: its free function runs once the
+        // message is done with, not at once.
+        MsgRepr::init(msg, Frame::shared(foreign_bytes(data, size, ffn, hint)))
     })
 }
 
@@ -215,7 +219,7 @@ pub extern "C" fn zmq_msg_close(msg: *mut ZmqMsg) -> i32 {
             return -1;
         };
         // Leave an empty message behind: closing twice stays harmless.
-        m.data = Bytes::new();
+        m.data = Frame::new();
         m.more = false;
         m.meta = None;
         0
@@ -254,7 +258,12 @@ pub extern "C" fn zmq_msg_copy(dest: *mut ZmqMsg, src: *mut ZmqMsg) -> i32 {
 #[no_mangle]
 pub extern "C" fn zmq_msg_data(msg: *mut ZmqMsg) -> *mut c_void {
     guard(std::ptr::null_mut(), || match MsgRepr::get(msg) {
-        Some(m) => m.data.as_ptr() as *mut c_void,
+        // An inline frame's bytes are inside the caller's struct, which it
+        // may write into (after zmq_msg_init_size).
+        Some(m) => match m.data.inline_mut() {
+            Some(inline) => inline.as_mut_ptr() as *mut c_void,
+            None => m.data.as_ptr() as *mut c_void,
+        },
         None => std::ptr::null_mut(),
     })
 }
@@ -283,7 +292,7 @@ pub extern "C" fn zmq_msg_get(msg: *const ZmqMsg, property: i32) -> i32 {
             ZMQ_MORE => i32::from(m.more),
             // No file descriptor is exposed per message.
             ZMQ_SRCFD => fail(libc::EINVAL, -1),
-            ZMQ_SHARED => i32::from(!m.data.is_unique()),
+            ZMQ_SHARED => i32::from(m.data.as_shared().is_some_and(|b| !b.is_unique())),
             _ => fail(libc::EINVAL, -1),
         }
     })

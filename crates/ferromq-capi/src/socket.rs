@@ -12,9 +12,8 @@ use std::os::fd::AsRawFd;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use ferromq::{Message, Socket, SocketType};
-use ferromq_proto::message::copy_frame;
+use ferromq_proto::Frame;
 use parking_lot::{Mutex, RwLock};
 
 use crate::ctx::Ctx;
@@ -35,7 +34,7 @@ pub struct Sock {
     /// Frames of a message being sent.
     sending: Mutex<Message>,
     /// Frames of a received message not yet handed out.
-    receiving: Mutex<VecDeque<Bytes>>,
+    receiving: Mutex<VecDeque<Frame>>,
     /// The metadata of the message being handed out, and the connection
     /// metadata it was made from (converted again only when that changes).
     receiving_meta: Mutex<Option<(Arc<ferromq::Metadata>, Arc<CMeta>)>>,
@@ -134,7 +133,7 @@ impl Sock {
     }
 
     /// Sends one frame; returns its size or an errno.
-    pub fn send_frame(&self, frame: Bytes, flags: i32) -> Result<usize, i32> {
+    pub fn send_frame(&self, frame: Frame, flags: i32) -> Result<usize, i32> {
         if !self.kind.can_send() {
             return Err(libc::ENOTSUP);
         }
@@ -205,7 +204,7 @@ impl Sock {
 
     /// Receives one frame, whether more follow, and the metadata of the
     /// connection it came over.
-    pub fn recv_frame(&self, flags: i32) -> Result<(Bytes, bool, Option<Arc<CMeta>>), i32> {
+    pub fn recv_frame(&self, flags: i32) -> Result<(Frame, bool, Option<Arc<CMeta>>), i32> {
         {
             let mut q = self.receiving.lock();
             if let Some(f) = q.pop_front() {
@@ -231,9 +230,9 @@ impl Sock {
             cur.as_ref().map(|(_, c)| c.clone())
         };
         let mut frames = msg.into_iter();
-        let first = frames.next().unwrap_or_default().into_bytes();
+        let first = frames.next().unwrap_or_default();
         let mut q = self.receiving.lock();
-        q.extend(frames.map(ferromq_proto::Frame::into_bytes));
+        q.extend(frames);
         Ok((first, !q.is_empty(), meta))
     }
 }
@@ -418,7 +417,7 @@ pub extern "C" fn zmq_disconnect(s: *mut c_void, addr: *const c_char) -> i32 {
     endpoint_call(s, addr, Socket::disconnect)
 }
 
-fn send_bytes(s: *mut c_void, frame: Bytes, flags: i32) -> i32 {
+fn send_bytes(s: *mut c_void, frame: Frame, flags: i32) -> i32 {
     let Some(sock) = Sock::get(s) else { return -1 };
     match sock.send_frame(frame, flags) {
         Ok(n) => n.min(i32::MAX as usize) as i32,
@@ -433,11 +432,12 @@ pub extern "C" fn zmq_send(s: *mut c_void, buf: *const c_void, len: usize, flags
             return fail(libc::EFAULT, -1);
         }
         let frame = if len == 0 {
-            Bytes::new()
+            Frame::new()
         } else {
-            // SAFETY: the caller passes `len` readable bytes. (Large copies
-            // reuse buffers the connection is done with: see `copy_frame`.)
-            copy_frame(unsafe { std::slice::from_raw_parts(buf as *const u8, len) })
+            // SAFETY: the caller passes `len` readable bytes. (Small copies
+            // are inline; large ones reuse buffers the connection is done
+            // with: see `copy_frame`.)
+            Frame::copy_from_slice(unsafe { std::slice::from_raw_parts(buf as *const u8, len) })
         };
         send_bytes(s, frame, flags)
     })
@@ -457,7 +457,7 @@ pub extern "C" fn zmq_send_const(
         // The caller promises the buffer outlives the message: no copy.
         send_bytes(
             s,
-            crate::msg::foreign_bytes(buf as *mut c_void, len, None, std::ptr::null_mut()),
+            crate::msg::foreign_bytes(buf as *mut c_void, len, None, std::ptr::null_mut()).into(),
             flags,
         )
     })
@@ -496,7 +496,7 @@ pub extern "C" fn zmq_msg_send(msg: *mut ZmqMsg, s: *mut c_void, flags: i32) -> 
         match sock.send_frame(frame, flags) {
             Ok(n) => {
                 // Sent: the message is now empty, as after libzmq's send.
-                m.data = Bytes::new();
+                m.data = Frame::new();
                 m.more = false;
                 m.meta = None;
                 n.min(i32::MAX as usize) as i32
@@ -553,10 +553,10 @@ pub extern "C" fn zmq_sendiov(
         let mut sent = 0;
         for (i, v) in iovs.iter().enumerate() {
             let data = if v.iov_len == 0 {
-                Bytes::new()
+                Frame::new()
             } else {
                 // SAFETY: each iovec describes readable memory.
-                copy_frame(unsafe {
+                Frame::copy_from_slice(unsafe {
                     std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len)
                 })
             };

@@ -93,6 +93,23 @@ impl Frame {
         matches!(self.0, Repr::Inline { .. })
     }
 
+    /// `b` as a shared frame, however short (a caller's buffer whose
+    /// release should wait until the frame is gone; `From<Bytes>` copies
+    /// short ones inline and lets the `Bytes` go at once).
+    pub fn shared(b: Bytes) -> Self {
+        Frame(Repr::Shared(b))
+    }
+
+    /// The bytes of an inline frame, to write into (a frame made to be
+    /// filled in place, as `zmq_msg_init_size` makes one); `None` for a
+    /// shared frame, whose buffer others may see.
+    pub fn inline_mut(&mut self) -> Option<&mut [u8]> {
+        match &mut self.0 {
+            Repr::Inline { len, data } => Some(&mut data[..usize::from(*len)]),
+            Repr::Shared(_) => None,
+        }
+    }
+
     /// The shared buffer behind a frame that is not inline.
     pub fn as_shared(&self) -> Option<&Bytes> {
         match &self.0 {
@@ -346,6 +363,21 @@ mod tests {
             format!("{:?}", Frame::copy_from_slice(&odd)),
             format!("{:?}", Bytes::copy_from_slice(&odd))
         );
+    }
+
+    #[test]
+    fn inline_frames_can_be_filled_in_place_and_shared_ones_stay_shared() {
+        let mut f = Frame::from(vec![0u8; 4]);
+        f.inline_mut().expect("inline").copy_from_slice(b"abcd");
+        assert_eq!(f, "abcd");
+        let mut big = Frame::from(vec![0u8; 40]);
+        assert!(
+            big.inline_mut().is_none(),
+            "a shared buffer is never written"
+        );
+        let kept = Frame::shared(Bytes::from_static(b"ab"));
+        assert!(!kept.is_inline());
+        assert_eq!(kept, "ab");
     }
 
     #[test]
