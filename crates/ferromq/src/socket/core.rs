@@ -343,9 +343,15 @@ struct RxCache {
     flow: Option<LoneFlow>,
 }
 
+/// Messages a receive from the lone peer's flow takes out at once (see
+/// `SocketCore::took_from_lone_flow`).
+const LONE_BATCH: usize = 32;
+
 /// See [`RxCache::flow`].
 struct LoneFlow {
     peers_gen: u64,
+    /// The peer (whose cached messages `drop_inbox` discards).
+    peer: PeerId,
     link: Arc<InprocLink>,
     /// The sender, whose held-back messages a receive moves over when it
     /// gives room back.
@@ -1874,6 +1880,7 @@ impl SocketCore {
                 if link.flow().is_some() && p.inbox.is_empty() {
                     rx.flow = Some(LoneFlow {
                         peers_gen: gen,
+                        peer: id,
                         link: link.clone(),
                         from: from.clone(),
                     });
@@ -1932,21 +1939,36 @@ impl SocketCore {
 
     /// Finishes a receive from the lone peer's flow (see [`RxCache::flow`]):
     /// credits the sender and chains the wake-up as the fair queue does.
+    ///
+    /// Up to [`LONE_BATCH`] messages that wait behind `msg` come out of
+    /// the flow with it, into the receive cache, under this one lock: the
+    /// receives that follow take them from the cache.
     fn took_from_lone_flow(
         &self,
-        rx: parking_lot::MutexGuard<'_, RxCache>,
+        mut guard: parking_lot::MutexGuard<'_, RxCache>,
         mut msg: Message,
     ) -> Message {
+        let rx = &mut *guard;
         msg.set_shared_metadata(rx.meta.clone());
         let lone = rx.flow.as_ref().expect("reading a lone flow");
         let flow = lone.link.flow().expect("a flow link");
+        let mut taken = 1;
+        while taken < LONE_BATCH {
+            let Some(m) = flow.pop() else { break };
+            rx.msgs.push_back(m);
+            taken += 1;
+        }
+        if taken > 1 {
+            rx.peer = lone.peer;
+            self.rx_len.store(rx.msgs.len(), Ordering::Release);
+        }
         let pull = flow
-            .count_received()
+            .count_received_n(taken)
             .then(|| (lone.from.clone(), lone.link.clone()));
         // (Whether the flow is empty is asked only if someone waits: the
         // answer reads the sender's cache line.)
         let more = self.readers_waiting.load(Ordering::SeqCst) > 0 && !flow.is_empty();
-        drop(rx);
+        drop(guard);
         if let Some((from, link)) = pull {
             if let Some(from) = from.upgrade() {
                 inproc::push(&from, &link);

@@ -299,10 +299,15 @@ impl Flow {
     /// Counts a message the receiver took out. True when room goes back to
     /// the sender now: its held-back messages should be moved over.
     pub(crate) fn count_received(&self) -> bool {
+        self.count_received_n(1)
+    }
+
+    /// As [`count_received`](Self::count_received), for `n` messages.
+    pub(crate) fn count_received_n(&self, n: usize) -> bool {
         let received = self
             .received
-            .fetch_add(1, Ordering::Relaxed)
-            .wrapping_add(1);
+            .fetch_add(n, Ordering::Relaxed)
+            .wrapping_add(n);
         if self.hwm == 0 {
             return false;
         }
