@@ -58,6 +58,18 @@ fn decode(c: &mut Criterion) {
                 black_box(n)
             })
         });
+        // As connections decode message data: small bodies copied inline,
+        // the others sliced as above.
+        g.bench_with_input(BenchmarkId::new("part", size), &wire, |b, wire| {
+            b.iter(|| {
+                let mut buf = BytesMut::from(&wire[..]);
+                let mut n = 0;
+                while let Some(part) = decoder.decode_part(&mut buf).expect("valid frames") {
+                    n += part.body.len();
+                }
+                black_box(n)
+            })
+        });
     }
     g.finish();
 }
