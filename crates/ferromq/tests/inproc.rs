@@ -400,7 +400,7 @@ fn order_holds_as_the_receiver_falls_behind_and_catches_up() {
 }
 
 /// A receiver with one inproc peer takes its messages without taking turns
-/// (in batches of up to 32 it has already taken out of the pipe); once a
+/// (in batches of up to 8 it has already taken out of the pipe); once a
 /// second peer connects, turns come back at once: the newcomer's message
 /// arrives after at most that batch, not behind the first peer's backlog
 /// (here 99 messages).
@@ -418,8 +418,8 @@ fn a_second_peer_gets_its_turn_at_once() {
     let b = sock(&ctx, SocketType::Push);
     b.connect("inproc://turns").unwrap();
     b.send(vec![b'b']).unwrap();
-    // The batch the first receive took (31 more), then turns.
-    let next: Vec<Vec<u8>> = (0..33).map(|_| pull.recv().unwrap()[0].to_vec()).collect();
+    // The batch the first receive took (7 more), then turns.
+    let next: Vec<Vec<u8>> = (0..9).map(|_| pull.recv().unwrap()[0].to_vec()).collect();
     assert!(
         next.contains(&vec![b'b']),
         "the second peer waited: {next:?}"

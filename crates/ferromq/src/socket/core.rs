@@ -345,7 +345,7 @@ struct RxCache {
 
 /// Messages a receive from the lone peer's flow takes out at once (see
 /// `SocketCore::took_from_lone_flow`).
-const LONE_BATCH: usize = 32;
+const LONE_BATCH: usize = 8;
 
 /// See [`RxCache::flow`].
 struct LoneFlow {
