@@ -78,49 +78,52 @@ impl FrameDecoder {
     /// more to read, so a peer announcing 2^62 bytes costs nothing until it
     /// really sends them.
     pub fn decode(&self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
-        let Some((header_len, size, flags)) = self.header(buf)? else {
+        let Some((header_len, size, flags)) = self.whole(buf)? else {
             return Ok(None);
         };
-        // `size` fits isize here (checked in `header`), so this cannot overflow.
-        let total = header_len + size as usize;
-        if buf.len() < total {
-            return Ok(None);
-        }
         buf.advance(header_len);
-        let body = buf.split_to(size as usize).freeze();
         Ok(Some(Frame {
             more: flags & FLAG_MORE != 0,
             command: flags & FLAG_COMMAND != 0,
+            body: buf.split_to(size).freeze(),
+        }))
+    }
+
+    /// As [`decode`](Self::decode), with the body as a message frame: a
+    /// data frame of up to
+    /// [`INLINE_FRAME_BYTES`](crate::message::INLINE_FRAME_BYTES) is copied
+    /// inline, keeping no hold on `buf`'s memory (and costing no reference
+    /// count on it); larger ones and commands are sliced out of `buf` as
+    /// `decode` does.
+    pub fn decode_part(&self, buf: &mut BytesMut) -> Result<Option<Part>, FrameError> {
+        let Some((header_len, size, flags)) = self.whole(buf)? else {
+            return Ok(None);
+        };
+        let command = flags & FLAG_COMMAND != 0;
+        let body = if !command && size <= crate::message::INLINE_FRAME_BYTES {
+            let f = crate::message::Frame::copy_from_slice(&buf[header_len..header_len + size]);
+            buf.advance(header_len + size);
+            f
+        } else {
+            buf.advance(header_len);
+            crate::message::Frame::shared(buf.split_to(size).freeze())
+        };
+        Ok(Some(Part {
+            more: flags & FLAG_MORE != 0,
+            command,
             body,
         }))
     }
 
-    /// As [`decode`](Self::decode), with the body as a message frame:
-    /// up to [`INLINE_FRAME_BYTES`](crate::message::INLINE_FRAME_BYTES)
-    /// copied inline, keeping no hold on `buf`'s memory (and costing no
-    /// reference count on it), larger ones sliced out of `buf` as `decode`
-    /// does.
-    pub fn decode_part(&self, buf: &mut BytesMut) -> Result<Option<Part>, FrameError> {
+    /// The header length, body size and flags of the frame at the front of
+    /// `buf`, once `buf` holds all of it.
+    fn whole(&self, buf: &[u8]) -> Result<Option<(usize, usize, u8)>, FrameError> {
         let Some((header_len, size, flags)) = self.header(buf)? else {
             return Ok(None);
         };
-        let total = header_len + size as usize;
-        if buf.len() < total {
-            return Ok(None);
-        }
-        let body = if size as usize <= crate::message::INLINE_FRAME_BYTES {
-            let f = crate::message::Frame::copy_from_slice(&buf[header_len..total]);
-            buf.advance(total);
-            f
-        } else {
-            buf.advance(header_len);
-            buf.split_to(size as usize).freeze().into()
-        };
-        Ok(Some(Part {
-            more: flags & FLAG_MORE != 0,
-            command: flags & FLAG_COMMAND != 0,
-            body,
-        }))
+        // `size` fits isize here (checked in `header`), so this cannot overflow.
+        let size = size as usize;
+        Ok((buf.len() >= header_len + size).then_some((header_len, size, flags)))
     }
 
     /// How many bytes `buf` lacks for the next whole frame (0 if it has one or
@@ -199,6 +202,37 @@ mod tests {
         let mut b = BytesMut::new();
         encode_frame(&mut b, more, command, body);
         b.to_vec()
+    }
+
+    /// `decode_part` reads what `decode` reads; small data bodies come out
+    /// inline, larger ones and commands as slices of the buffer.
+    #[test]
+    fn parts_match_frames_and_only_small_data_is_inline() {
+        let mut wire = BytesMut::new();
+        encode_frame(&mut wire, true, false, b"tiny");
+        encode_frame(&mut wire, false, false, &[7u8; 100]);
+        encode_frame(&mut wire, false, true, b"\x04PING\x00\x00");
+        let d = FrameDecoder::new(None);
+        let mut a = wire.clone();
+        let mut b = wire;
+        let mut kinds = Vec::new();
+        while let Some(f) = d.decode(&mut a).unwrap() {
+            let p = d
+                .decode_part(&mut b)
+                .unwrap()
+                .expect("as many parts as frames");
+            assert_eq!(
+                (p.more, p.command, &p.body[..]),
+                (f.more, f.command, &f.body[..])
+            );
+            kinds.push(p.body.is_inline());
+        }
+        assert_eq!(kinds, [true, false, false]);
+        assert!(b.is_empty());
+        // Not whole yet: nothing taken.
+        let mut part = BytesMut::from(&b"\x00\x05hel"[..]);
+        assert_eq!(d.decode_part(&mut part).unwrap(), None);
+        assert_eq!(part.len(), 5);
     }
 
     #[test]

@@ -401,7 +401,11 @@ impl FlowQueue {
 
     fn pop(&self) -> Option<Message> {
         match self {
-            FlowQueue::Ring { ring, spill } => ring.pop().or_else(|| spill.pop()),
+            // (The spill is asked only when it has something: a take
+            // from an empty `SegQueue` fences.)
+            FlowQueue::Ring { ring, spill } => ring
+                .pop()
+                .or_else(|| (!spill.is_empty()).then(|| spill.pop()).flatten()),
             FlowQueue::Unbounded(q) => q.pop(),
         }
     }
