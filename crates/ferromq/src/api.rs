@@ -376,7 +376,7 @@ macro_rules! common_methods {
         /// Keep only the newest message in each queue (PUB, SUB, PUSH, PULL,
         /// DEALER; single-frame messages), as libzmq's `ZMQ_CONFLATE`.
         pub fn set_conflate(&self, on: bool) {
-            self.h.core.state.lock().opts.conflate = on;
+            self.h.core.set_conflate(on);
         }
 
         /// PUB/XPUB/SUB: deliver what does *not* match the subscriptions.

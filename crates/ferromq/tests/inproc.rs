@@ -496,3 +496,86 @@ async fn large_inproc_sends_let_a_receiving_task_keep_up() {
     );
     tokio::time::timeout(WAIT, receiver).await.unwrap().unwrap();
 }
+
+/// A PUSH with one inproc peer sends past its queue straight into the
+/// peer's pipe; a second peer, bound or still waiting for its bind, gets
+/// its share at once, as libzmq's round robin gives it.
+#[test]
+fn a_lone_sender_shares_out_again_when_a_peer_comes() {
+    let ctx = Context::new();
+    let first = sock(&ctx, SocketType::Pull);
+    first.bind("inproc://share-a").unwrap();
+    let push = sock(&ctx, SocketType::Push);
+    push.connect("inproc://share-a").unwrap();
+    for i in 0..4u8 {
+        push.send(vec![i]).unwrap();
+    }
+    for i in 0..4u8 {
+        assert_eq!(&first.recv().unwrap()[0][..], &[i]);
+    }
+    // Not bound yet: its peer queues (no IMMEDIATE) and takes turns.
+    push.connect("inproc://share-b").unwrap();
+    for i in 10..20u8 {
+        push.send(vec![i]).unwrap();
+    }
+    let second = sock(&ctx, SocketType::Pull);
+    second.bind("inproc://share-b").unwrap();
+    let a: Vec<u8> = (0..5).map(|_| first.recv().unwrap()[0][0]).collect();
+    let b: Vec<u8> = (0..5).map(|_| second.recv().unwrap()[0][0]).collect();
+    assert_eq!(a, [10, 12, 14, 16, 18]);
+    assert_eq!(b, [11, 13, 15, 17, 19]);
+    // A third peer that binds a name the PUSH connects to later.
+    let third = sock(&ctx, SocketType::Pull);
+    third.bind("inproc://share-c").unwrap();
+    push.connect("inproc://share-c").unwrap();
+    for i in 0..6u8 {
+        push.send(vec![i]).unwrap();
+    }
+    let mut counts = [0; 3];
+    for (n, s) in [&first, &second, &third].into_iter().enumerate() {
+        for _ in 0..2 {
+            s.recv().unwrap();
+            counts[n] += 1;
+        }
+        assert!(matches!(s.try_recv(), Err(Error::WouldBlock)));
+    }
+    assert_eq!(counts, [2, 2, 2]);
+}
+
+/// Several threads send on one PUSH to one PULL through a small pipe:
+/// each thread's messages arrive whole, once and in its order, whether a
+/// send went straight into the pipe or was queued behind a full one.
+#[test]
+fn threads_sharing_a_sender_keep_their_order() {
+    let ctx = Context::new();
+    let pull = sock(&ctx, SocketType::Pull);
+    pull.set_rcvhwm(3);
+    pull.bind("inproc://threads").unwrap();
+    let push = sock(&ctx, SocketType::Push);
+    push.set_sndhwm(3);
+    push.connect("inproc://threads").unwrap();
+    const THREADS: u32 = 3;
+    const N: u32 = 50_000;
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let push = &push;
+            s.spawn(move || {
+                for i in 0..N {
+                    let mut m = t.to_be_bytes().to_vec();
+                    m.extend_from_slice(&i.to_be_bytes());
+                    push.send(m).unwrap();
+                }
+            });
+        }
+        let mut next = [0u32; THREADS as usize];
+        for _ in 0..THREADS * N {
+            let m = pull.recv().unwrap();
+            let t = u32::from_be_bytes(m[0][..4].try_into().unwrap()) as usize;
+            let i = u32::from_be_bytes(m[0][4..].try_into().unwrap());
+            assert_eq!(i, next[t], "thread {t}'s messages out of order");
+            next[t] += 1;
+        }
+        assert_eq!(next, [N; THREADS as usize]);
+    });
+    assert!(matches!(pull.try_recv(), Err(Error::WouldBlock)));
+}

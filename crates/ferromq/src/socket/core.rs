@@ -318,6 +318,29 @@ pub(crate) struct SocketCore {
     /// Bumped whenever peers come, go or change source: a receive that
     /// reads a lone peer's flow directly checks it is still the one.
     peers_gen: std::sync::atomic::AtomicU64,
+    /// The send side's lone inproc link, when armed (see
+    /// [`SocketCore::send_lone`]).
+    tx: Mutex<Option<LoneSend>>,
+    /// Whether `tx` holds a link: sends that find it false pay this load
+    /// only. Written under `tx`'s lock and the state's.
+    tx_armed: AtomicBool,
+}
+
+/// A PUSH, PAIR or DEALER whose only peer is an inproc one whose messages
+/// go through a [`Flow`](inproc::Flow), with nothing queued for it: sends
+/// put into the flow under [`SocketCore::tx`]'s lock only, not the state's
+/// and not the link's.
+///
+/// Armed by a send that went straight into the flow, with the link's lock
+/// held (no mover in flight) and the state's (the peer's queue seen empty);
+/// disarmed, under the state's lock, before anything is queued for the
+/// peer or handed to `send_now`, and when peers or links change. While
+/// armed, the peer's queue is empty and only lone sends put into the flow
+/// (which keeps one producer at a time), so no message overtakes another.
+struct LoneSend {
+    /// `peers_gen` when armed: a change of peers since ends it.
+    peers_gen: u64,
+    link: Arc<InprocLink>,
 }
 
 /// Uncounts a waiting receiver (see [`SocketCore::count_waiting`]).
@@ -609,6 +632,8 @@ impl SocketCore {
             readers_waiting: std::sync::atomic::AtomicUsize::new(0),
             flows: std::sync::atomic::AtomicUsize::new(0),
             peers_gen: std::sync::atomic::AtomicU64::new(0),
+            tx: Mutex::new(None),
+            tx_armed: AtomicBool::new(false),
         });
         core.shared.register(&core);
         core
@@ -745,7 +770,9 @@ impl SocketCore {
 
     /// Connects a peer to its inproc counterpart (or disconnects it).
     pub(crate) fn set_link(&self, id: PeerId, link: Option<Arc<InprocLink>>) {
-        if let Some(p) = self.state.lock().peers.get_mut(&id) {
+        let mut st = self.state.lock();
+        self.disarm_lone();
+        if let Some(p) = st.peers.get_mut(&id) {
             match (p.link.is_some(), link.is_some()) {
                 (false, true) => self.inproc_links.fetch_add(1, Ordering::Relaxed),
                 (true, false) => self.inproc_links.fetch_sub(1, Ordering::Relaxed),
@@ -925,6 +952,7 @@ impl SocketCore {
         let id = st.next_peer;
         st.next_peer += 1;
         st.peers.insert(id, Peer::new(driver));
+        self.disarm_lone();
         // Without IMMEDIATE a connecting peer takes messages before it is up
         // (PAIR too, as libzmq does); ROUTER can route to it only once it has an id.
         let queue_early = !st.opts.immediate && self.kind != SocketType::Router;
@@ -1014,6 +1042,7 @@ impl SocketCore {
             _ => {}
         }
         st.lb.add(id);
+        self.disarm_lone();
         drop(st);
         self.peers_gen.fetch_add(1, Ordering::Release);
         self.wake_writable(usize::MAX);
@@ -1028,6 +1057,7 @@ impl SocketCore {
         let _rx = self.rx.lock();
         let mut st = self.state.lock();
         let immediate = st.opts.immediate;
+        self.disarm_lone();
         let Some(p) = st.peers.get_mut(&id) else {
             return;
         };
@@ -1420,6 +1450,14 @@ impl SocketCore {
                 msg,
             ));
         }
+        let msg = if self.tx_armed.load(Ordering::Acquire) {
+            match self.send_lone(msg) {
+                Ok(behind) => return Ok(behind),
+                Err(msg) => msg,
+            }
+        } else {
+            msg
+        };
         let mut guard = self.state.lock();
         let st = &mut *guard;
         let woken = match self.kind {
@@ -1449,6 +1487,68 @@ impl SocketCore {
             self.kick(k);
         }
         Ok(false)
+    }
+
+    /// A send to the armed lone inproc link (see [`LoneSend`]): into its
+    /// flow under `tx`'s lock alone. Handed back when nothing is armed,
+    /// peers changed since, or the flow has no room or is down: the usual
+    /// path then decides (and disarms).
+    fn send_lone(&self, msg: Message) -> Result<bool, Message> {
+        let tx = self.tx.lock();
+        let Some(lone) = tx.as_ref() else {
+            return Err(msg);
+        };
+        if lone.peers_gen != self.peers_gen.load(Ordering::Acquire) {
+            return Err(msg);
+        }
+        let (behind, edge) = inproc::put_lone(&lone.link, msg)?;
+        if edge {
+            let link = lone.link.clone();
+            drop(tx);
+            inproc::announce(&link);
+        }
+        Ok(behind)
+    }
+
+    /// Arms the lone send (see [`LoneSend`]) after a send to `target`
+    /// went straight into `link`'s flow, if the peer is still the only one,
+    /// still on that link, and has nothing queued.
+    fn arm_lone(&self, target: PeerId, link: &Arc<InprocLink>) {
+        link.gated(|| {
+            let st = self.state.lock();
+            let lone = st.peers.len() == 1
+                && !st.opts.conflate
+                && st.peers.get(&target).is_some_and(|p| {
+                    p.connected
+                        && p.out.is_empty()
+                        && p.link.as_ref().is_some_and(|l| Arc::ptr_eq(l, link))
+                });
+            if lone && !self.is_dead() {
+                *self.tx.lock() = Some(LoneSend {
+                    peers_gen: self.peers_gen.load(Ordering::Acquire),
+                    link: link.clone(),
+                });
+                self.tx_armed.store(true, Ordering::Release);
+            }
+        });
+    }
+
+    /// Ends the lone send, if armed (see [`LoneSend`]). Call with the
+    /// state's lock held: once this returns, no lone send is under way and
+    /// none starts until the next arming.
+    fn disarm_lone(&self) {
+        if self.tx_armed.load(Ordering::Relaxed) {
+            let old = self.tx.lock().take();
+            self.tx_armed.store(false, Ordering::Relaxed);
+            drop(old);
+        }
+    }
+
+    /// Sets CONFLATE (a lone send, which bypasses the queue, ends).
+    pub(crate) fn set_conflate(&self, on: bool) {
+        let mut st = self.state.lock();
+        st.opts.conflate = on;
+        self.disarm_lone();
     }
 
     /// ROUTER: whether a message to `routing_id` would be taken now:
@@ -1633,6 +1733,14 @@ impl SocketCore {
             }
             _ => (None, None),
         };
+        // A lone send could go once this one does; it may not put into the
+        // flow beside `send_now` nor overtake what is queued below.
+        self.disarm_lone();
+        let lone = matches!(
+            self.kind,
+            SocketType::Push | SocketType::Pair | SocketType::Dealer
+        ) && peers.len() == 1
+            && link.as_ref().is_some_and(|l| l.flow().is_some());
         let Some(mut guard) = send_direct(wire, guard, &msg) else {
             return Ok(false);
         };
@@ -1642,7 +1750,12 @@ impl SocketCore {
                 // receiver's inbox if it has room.
                 drop(guard);
                 match inproc::send_now(&link, msg) {
-                    Ok(behind) => return Ok(behind),
+                    Ok(behind) => {
+                        if lone {
+                            self.arm_lone(target, &link);
+                        }
+                        return Ok(behind);
+                    }
                     Err(msg) => {
                         guard = self.state.lock();
                         msg
@@ -1651,6 +1764,8 @@ impl SocketCore {
             }
             None => msg,
         };
+        // (Again: a send on another thread may have armed it meanwhile.)
+        self.disarm_lone();
         let opts = &guard.opts;
         let conflate = opts.conflate;
         let Some(p) = guard.peers.get_mut(&target) else {

@@ -190,6 +190,9 @@ fn info(of: &SocketCore) -> PeerInfo {
 pub(crate) struct InprocLink {
     /// Held while moving; `true` once the pipe is torn down.
     lock: Mutex<bool>,
+    /// Set with `lock`'s flag (see [`InprocLink::sever`]), for a lone send
+    /// that does not take the lock (see [`put_lone`]).
+    severed: AtomicBool,
     from_peer: PeerId,
     to: Weak<SocketCore>,
     to_peer: PeerId,
@@ -201,9 +204,41 @@ pub(crate) struct InprocLink {
 }
 
 impl InprocLink {
+    fn new(
+        from_peer: PeerId,
+        to: &Arc<SocketCore>,
+        to_peer: PeerId,
+        cancel: Cancel,
+        flow: Option<Flow>,
+    ) -> InprocLink {
+        InprocLink {
+            lock: Mutex::new(false),
+            severed: AtomicBool::new(false),
+            from_peer,
+            to: Arc::downgrade(to),
+            to_peer,
+            cancel,
+            flow,
+        }
+    }
+
     /// The link's queue, if the receiver reads from it.
     pub(crate) fn flow(&self) -> Option<&Flow> {
         self.flow.as_ref()
+    }
+
+    /// Tears this direction down: nothing more goes through it.
+    fn sever(&self) {
+        let mut dead = self.lock.lock();
+        *dead = true;
+        self.severed.store(true, Ordering::Release);
+    }
+
+    /// Runs `f` while no one moves messages into the link (no `push`, no
+    /// `send_now`): what the sender's queue holds for it then stays put.
+    pub(crate) fn gated<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _held = self.lock.lock();
+        f()
     }
 }
 
@@ -515,6 +550,35 @@ pub(crate) fn push(from: &SocketCore, link: &InprocLink) {
 /// buffer busy, and each round one copy missed the pool.
 const LARGE_AHEAD: usize = 4;
 
+/// A send through the sending socket's armed lone link (see
+/// `SocketCore::send_lone`), whose lock the caller holds: while the link is
+/// armed, that lock and not the link's admits messages into the flow, and
+/// the sender's queue for the link is empty (so nothing can overtake). As
+/// [`send_now`]'s flow case, without the link's lock: `Ok((behind, edge))`,
+/// and with `edge` the caller tells the receiver ([`announce`]) once its
+/// lock is dropped. Handed back when the flow is full or the link is down.
+pub(crate) fn put_lone(link: &InprocLink, msg: Message) -> Result<(bool, bool), Message> {
+    let Some(flow) = &link.flow else {
+        return Err(msg);
+    };
+    if link.severed.load(Ordering::Acquire)
+        || link.cancel.is_cancelled()
+        || flow.room() == 0
+        || flow.closed.load(Ordering::Acquire)
+    {
+        return Err(msg);
+    }
+    let behind = msg.byte_len() >= super::LARGE_MESSAGE && flow.waiting() >= LARGE_AHEAD;
+    Ok((behind, flow.put(msg)))
+}
+
+/// Tells the receiver that the link's flow it had found empty has messages.
+pub(crate) fn announce(link: &InprocLink) {
+    if let Some(to) = link.to.upgrade() {
+        to.announce(link.to_peer);
+    }
+}
+
 /// A sender's message straight into the receiver's inbox, when nothing is
 /// queued ahead of it: three locks (the link, the receiver's state) instead
 /// of queueing it and moving it over, five. Handed back if the receiver has
@@ -572,7 +636,7 @@ thread_local! {
 
 /// Takes the far side of a link away at once (the near side disconnected).
 pub(crate) fn cut(link: &InprocLink) {
-    *link.lock.lock() = true;
+    link.sever();
     if let Some(to) = link.to.upgrade() {
         to.detach(link.to_peer, true);
     }
@@ -608,22 +672,20 @@ fn start_pipe(
         binder.detach(bpeer, true);
         return;
     };
-    let up = Arc::new(InprocLink {
-        lock: Mutex::new(false),
-        from_peer: cpeer,
-        to: Arc::downgrade(&binder),
-        to_peer: bpeer,
-        cancel: bind_cancel.clone(),
-        flow: flow_for(&binder),
-    });
-    let down = Arc::new(InprocLink {
-        lock: Mutex::new(false),
-        from_peer: bpeer,
-        to: Arc::downgrade(&conn),
-        to_peer: cpeer,
-        cancel: p.cancel.clone(),
-        flow: flow_for(&conn),
-    });
+    let up = Arc::new(InprocLink::new(
+        cpeer,
+        &binder,
+        bpeer,
+        bind_cancel.clone(),
+        flow_for(&binder),
+    ));
+    let down = Arc::new(InprocLink::new(
+        bpeer,
+        &conn,
+        cpeer,
+        p.cancel.clone(),
+        flow_for(&conn),
+    ));
     // Each receiver knows where a link's messages come from before any
     // sender can use the link (a flow's messages are found through it).
     binder.set_source(bpeer, &conn, up.clone());
@@ -655,7 +717,7 @@ async fn pipe(
         if binder_gone() {
             // After unbind or close nothing more may reach the old binder,
             // but what it queued for us still comes (linger).
-            *up.lock.lock() = true;
+            up.sever();
             conn.set_link(up.from_peer, None);
             push(&binder, &down);
             break true;
@@ -679,8 +741,8 @@ async fn pipe(
             _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
         }
     };
-    *up.lock.lock() = true;
-    *down.lock.lock() = true;
+    up.sever();
+    down.sever();
     binder.detach(down.from_peer, true);
     conn.detach(up.from_peer, false);
     if rebind && !conn.is_closed() && !p.cancel.is_cancelled() {
