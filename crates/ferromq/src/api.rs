@@ -144,11 +144,13 @@ macro_rules! common_methods {
         pub fn update_options(&self, f: impl FnOnce(&mut SocketOptions)) {
             // Through the filter's door: the options include invert_matching.
             self.h.core.change_filter(|st| f(&mut st.opts));
+            self.h.core.options_changed();
         }
 
         /// Per-peer limit of queued outgoing messages (default 1000; 0 = none).
         pub fn set_sndhwm(&self, hwm: usize) {
             self.h.core.state.lock().opts.sndhwm = hwm;
+            self.h.core.options_changed();
         }
 
         /// Per-peer limit of queued incoming messages (default 1000; 0 = none).
@@ -160,6 +162,7 @@ macro_rules! common_methods {
         /// receiver holding up to RCVHWM large messages in memory.
         pub fn set_rcvhwm(&self, hwm: usize) {
             self.h.core.state.lock().opts.rcvhwm = hwm;
+            self.h.core.options_changed();
         }
 
         /// The send high-water mark.

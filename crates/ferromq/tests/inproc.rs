@@ -579,3 +579,44 @@ fn threads_sharing_a_sender_keep_their_order() {
     });
     assert!(matches!(pull.try_recv(), Err(Error::WouldBlock)));
 }
+
+fn fill(push: &Socket) -> usize {
+    let mut sent = 0;
+    while push.try_send(vec![0u8]).is_ok() {
+        sent += 1;
+        assert!(sent < 10_000, "the pipe never filled");
+    }
+    sent
+}
+
+/// As libzmq's test_sockopt_hwm: the pipe holds SNDHWM + RCVHWM, and an
+/// HWM changed after the connection changes what the pipe holds.
+#[test]
+fn hwm_changes_reach_a_connected_pipe() {
+    let ctx = Context::new();
+    let push = sock(&ctx, SocketType::Push);
+    push.set_sndhwm(1);
+    push.bind("inproc://hwm-change").unwrap();
+    let pull = sock(&ctx, SocketType::Pull);
+    pull.set_rcvhwm(1);
+    pull.connect("inproc://hwm-change").unwrap();
+    push.set_sndhwm(5);
+    assert_eq!(fill(&push), 6);
+    // Room given back as the receiver reads: half the pipe at a time.
+    for _ in 0..6 {
+        pull.recv().unwrap();
+    }
+    assert!(matches!(pull.try_recv(), Err(Error::WouldBlock)));
+    pull.set_rcvhwm(3);
+    assert_eq!(fill(&push), 8);
+    push.set_sndhwm(0);
+    // No limit now: what was sent and more go in.
+    for _ in 0..100 {
+        push.try_send(vec![1u8]).unwrap();
+    }
+    let mut got = 0;
+    while pull.try_recv().is_ok() {
+        got += 1;
+    }
+    assert_eq!(got, 108);
+}

@@ -155,6 +155,17 @@ impl Peer {
         self.out.is_empty() && self.wire.as_ref().is_some_and(|w| w.try_encode(msg))
     }
 
+    /// Whether a send may go to this peer now: its queue is under SNDHWM,
+    /// or, for an inproc peer whose messages go through a [`Flow`], the
+    /// pipe (SNDHWM + RCVHWM, as libzmq's) has room for one more beyond
+    /// what is queued to go in.
+    pub(crate) fn has_room(&self, opts: &crate::SocketOptions) -> bool {
+        match self.link.as_ref().and_then(|l| l.flow()) {
+            Some(flow) if !opts.conflate => self.out.len() < flow.room(),
+            _ => opts.has_out_room(self.out.len()),
+        }
+    }
+
     /// The queue this (inproc) peer's messages arrive in, if they do not
     /// come into its inbox.
     fn flow(&self) -> Option<&Flow> {
@@ -772,6 +783,7 @@ impl SocketCore {
     pub(crate) fn set_link(&self, id: PeerId, link: Option<Arc<InprocLink>>) {
         let mut st = self.state.lock();
         self.disarm_lone();
+        let unlinked = link.is_none();
         if let Some(p) = st.peers.get_mut(&id) {
             match (p.link.is_some(), link.is_some()) {
                 (false, true) => self.inproc_links.fetch_add(1, Ordering::Relaxed),
@@ -779,6 +791,43 @@ impl SocketCore {
                 _ => 0,
             };
             p.link = link;
+        }
+        drop(st);
+        if unlinked {
+            // A sender waiting for room in the pipe may queue for the
+            // next binding now (up to SNDHWM).
+            self.wake_writable(usize::MAX);
+        }
+    }
+
+    /// After an option change: inproc pipes take the HWMs as they now are
+    /// (libzmq applies a changed SNDHWM or RCVHWM to connected pipes), what
+    /// waited for room moves if there is more, and a lone send ends
+    /// (CONFLATE may have changed).
+    pub(crate) fn options_changed(&self) {
+        let st = self.state.lock();
+        self.disarm_lone();
+        let (sndhwm, rcvhwm) = (st.opts.sndhwm, st.opts.rcvhwm);
+        let mut outgoing = Vec::new();
+        let mut incoming = Vec::new();
+        for p in st.peers.values() {
+            if let Some(link) = p.link.as_ref().filter(|l| l.flow().is_some()) {
+                link.flow().expect("filtered").set_hwms(Some(sndhwm), None);
+                outgoing.push(link.clone());
+            }
+            if let Some((from, link)) = p.source.as_ref().filter(|(_, l)| l.flow().is_some()) {
+                link.flow().expect("filtered").set_hwms(None, Some(rcvhwm));
+                incoming.push((from.clone(), link.clone()));
+            }
+        }
+        drop(st);
+        for link in outgoing {
+            inproc::credit(self, &link);
+        }
+        for (from, link) in incoming {
+            if let Some(from) = from.upgrade() {
+                inproc::credit(&from, &link);
+            }
         }
     }
 
@@ -814,7 +863,7 @@ impl SocketCore {
     }
 
     /// Wakes up to `n` senders and the readiness fd.
-    fn wake_writable(&self, n: usize) {
+    pub(crate) fn wake_writable(&self, n: usize) {
         self.epoch.fetch_add(1, Ordering::Release);
         self.writable.notify(n);
         self.signal_fd();
@@ -846,11 +895,7 @@ impl SocketCore {
                 d.notify_one();
             }
         }
-        let has_room = |id: &PeerId| {
-            st.peers
-                .get(id)
-                .is_some_and(|p| st.opts.has_out_room(p.out.len()))
-        };
+        let has_room = |id: &PeerId| st.peers.get(id).is_some_and(|p| p.has_room(&st.opts));
         let any_room = || st.lb.peers().iter().any(has_room);
         let readable = (self.kind == SocketType::XPub && !st.xpub_pending.is_empty())
             || self.rx_len.load(Ordering::Acquire) > 0
@@ -869,7 +914,7 @@ impl SocketCore {
                     || st
                         .peers
                         .values()
-                        .any(|p| p.connected && st.opts.has_out_room(p.out.len()))
+                        .any(|p| p.connected && p.has_room(&st.opts))
             }
             // Publishers never block, unless nodrop and a subscriber is full.
             SocketType::Pub | SocketType::XPub => {
@@ -1546,9 +1591,8 @@ impl SocketCore {
 
     /// Sets CONFLATE (a lone send, which bypasses the queue, ends).
     pub(crate) fn set_conflate(&self, on: bool) {
-        let mut st = self.state.lock();
-        st.opts.conflate = on;
-        self.disarm_lone();
+        self.state.lock().opts.conflate = on;
+        self.options_changed();
     }
 
     /// ROUTER: whether a message to `routing_id` would be taken now:
@@ -1565,7 +1609,7 @@ impl SocketCore {
             .and_then(|id| st.peers.get(&id))
             .filter(|p| p.connected)
             .ok_or(Error::HostUnreachable)?;
-        if st.opts.has_out_room(peer.out.len()) {
+        if peer.has_room(&st.opts) {
             Ok(())
         } else {
             Err(Error::WouldBlock)
@@ -1625,11 +1669,10 @@ impl SocketCore {
         let peers = &mut st.peers;
         let (target, msg) = match self.kind {
             SocketType::Push | SocketType::Dealer | SocketType::Pair => {
-                match st.lb.select(|id| {
-                    peers
-                        .get(&id)
-                        .is_some_and(|p| opts.has_out_room(p.out.len()))
-                }) {
+                match st
+                    .lb
+                    .select(|id| peers.get(&id).is_some_and(|p| p.has_room(opts)))
+                {
                     Some(t) => (t, msg),
                     None => return Err(SendError::new(Error::WouldBlock, msg)),
                 }
@@ -1638,11 +1681,10 @@ impl SocketCore {
                 if st.req != ReqState::Idle && !opts.req_relaxed {
                     return Err(SendError::new(Error::State, msg));
                 }
-                let Some(t) = st.lb.select(|id| {
-                    peers
-                        .get(&id)
-                        .is_some_and(|p| opts.has_out_room(p.out.len()))
-                }) else {
+                let Some(t) = st
+                    .lb
+                    .select(|id| peers.get(&id).is_some_and(|p| p.has_room(opts)))
+                else {
                     return Err(SendError::new(Error::WouldBlock, msg));
                 };
                 // Stale replies from an earlier request are void.
@@ -1714,7 +1756,7 @@ impl SocketCore {
                     }
                     return Ok(false);
                 };
-                if !opts.has_out_room(peers[&t].out.len()) {
+                if !peers[&t].has_room(opts) {
                     if opts.router_mandatory {
                         msg.push_front(rid);
                         return Err(SendError::new(Error::WouldBlock, msg));
@@ -1953,7 +1995,7 @@ impl SocketCore {
                 // now, so the two queues act as libzmq's one pipe (a
                 // non-blocking receive loop sees everything that was sent).
                 Some((d, Some((from, link)))) => match from.upgrade() {
-                    Some(from) => inproc::push(&from, &link),
+                    Some(from) => inproc::credit(&from, &link),
                     None => d.notify_one(),
                 },
                 Some((d, None)) => d.notify_one(),
@@ -2086,7 +2128,7 @@ impl SocketCore {
         drop(guard);
         if let Some((from, link)) = pull {
             if let Some(from) = from.upgrade() {
-                inproc::push(&from, &link);
+                inproc::credit(&from, &link);
             }
         }
         if more {

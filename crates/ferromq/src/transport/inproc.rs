@@ -246,9 +246,14 @@ impl InprocLink {
 /// lock), emptied by the receiving socket (under its receive-cache lock or
 /// its state lock, see `SocketCore::try_recv`).
 ///
-/// The receiver's HWM is kept as libzmq's pipes keep it: the sender may have
-/// at most `hwm` messages that the receiver's application has not yet been
-/// credited for; the receiver credits them back in batches of half the HWM.
+/// The HWMs are kept as libzmq's pipes keep them: the pipe holds the
+/// sender's SNDHWM plus the receiver's RCVHWM (no limit if either is 0),
+/// and the sender may have at most that many messages in it that the
+/// receiver's application has not yet been credited for; the receiver
+/// credits them back in batches of half that. (The sender's own queue for
+/// the peer holds messages only while the link is down, or for the moment
+/// a send on another thread races a full pipe.) Changing either HWM
+/// changes the pipe's.
 /// Whether the receiver knows the queue may have messages (its peer is in
 /// the socket's fair queue) is `listed`: the sender sets it on the edge and
 /// then tells the receiver, under the receiver's lock; the receiver clears
@@ -258,8 +263,10 @@ impl InprocLink {
 /// from what the other side reads per message.
 pub(crate) struct Flow {
     queue: FlowQueue,
-    /// The receiver's RCVHWM when the pipe was made (0: no limit).
-    hwm: usize,
+    /// The pipe's capacity (0: no limit), from `hwms`.
+    hwm: AtomicUsize,
+    /// The sender's SNDHWM and the receiver's RCVHWM, as last set.
+    hwms: Mutex<(usize, usize)>,
     /// The receiver was closed: messages stay with the sender (for a
     /// later binding) rather than go in.
     closed: AtomicBool,
@@ -276,10 +283,12 @@ pub(crate) struct Flow {
 }
 
 impl Flow {
-    fn new(hwm: usize) -> Flow {
+    fn new(sndhwm: usize, rcvhwm: usize) -> Flow {
+        let hwm = pipe_hwm(sndhwm, rcvhwm);
         Flow {
             queue: FlowQueue::new(hwm),
-            hwm,
+            hwm: AtomicUsize::new(hwm),
+            hwms: Mutex::new((sndhwm, rcvhwm)),
             closed: AtomicBool::new(false),
             sent: CachePadded::new(AtomicUsize::new(0)),
             credited: CachePadded::new(AtomicUsize::new(0)),
@@ -289,15 +298,24 @@ impl Flow {
     }
 
     /// How many more messages the sender may put in now.
-    fn room(&self) -> usize {
-        if self.hwm == 0 {
+    pub(crate) fn room(&self) -> usize {
+        let hwm = self.hwm.load(Ordering::Relaxed);
+        if hwm == 0 {
             return usize::MAX;
         }
         let in_flight = self
             .sent
             .load(Ordering::Relaxed)
             .wrapping_sub(self.credited.load(Ordering::Acquire));
-        self.hwm.saturating_sub(in_flight)
+        hwm.saturating_sub(in_flight)
+    }
+
+    /// The sender's SNDHWM changed (`Some`), or the receiver's RCVHWM.
+    pub(crate) fn set_hwms(&self, sndhwm: Option<usize>, rcvhwm: Option<usize>) {
+        let mut hwms = self.hwms.lock();
+        hwms.0 = sndhwm.unwrap_or(hwms.0);
+        hwms.1 = rcvhwm.unwrap_or(hwms.1);
+        self.hwm.store(pipe_hwm(hwms.0, hwms.1), Ordering::Relaxed);
     }
 
     /// Puts a message in; true when the receiver must be told (edge).
@@ -343,13 +361,13 @@ impl Flow {
             .received
             .fetch_add(n, Ordering::Relaxed)
             .wrapping_add(n);
-        if self.hwm == 0 {
-            return false;
-        }
+        let hwm = self.hwm.load(Ordering::Relaxed);
         let uncredited = received.wrapping_sub(self.credited.load(Ordering::Relaxed));
-        if uncredited >= self.hwm.div_ceil(2) {
+        // With no limit, credit at once (the sender does not look, but a
+        // limit set later starts from the true count) and pull nothing.
+        if uncredited >= hwm.div_ceil(2).max(1) {
             self.credited.store(received, Ordering::Release);
-            true
+            hwm != 0
         } else {
             false
         }
@@ -453,6 +471,16 @@ impl FlowQueue {
     }
 }
 
+/// A pipe's capacity from its two ends' HWMs, as libzmq's: their sum, or
+/// no limit (0) if either has none.
+fn pipe_hwm(sndhwm: usize, rcvhwm: usize) -> usize {
+    if sndhwm == 0 || rcvhwm == 0 {
+        0
+    } else {
+        sndhwm.saturating_add(rcvhwm)
+    }
+}
+
 /// Whether `to` reads an inproc peer's messages from the link's [`Flow`]
 /// (see the module's notes).
 fn reads_flows(to: &SocketCore) -> bool {
@@ -466,9 +494,10 @@ fn reads_flows(to: &SocketCore) -> bool {
     ) && !to.state.lock().opts.conflate
 }
 
-fn flow_for(to: &SocketCore) -> Option<Flow> {
+fn flow_for(from: &SocketCore, to: &SocketCore) -> Option<Flow> {
     reads_flows(to).then(|| {
-        let flow = Flow::new(to.state.lock().opts.rcvhwm);
+        let sndhwm = from.state.lock().opts.sndhwm;
+        let flow = Flow::new(sndhwm, to.state.lock().opts.rcvhwm);
         if to.is_closed() {
             flow.close();
         }
@@ -476,10 +505,19 @@ fn flow_for(to: &SocketCore) -> Option<Flow> {
     })
 }
 
+/// The receiver gave room back (see [`Flow::count_received_n`]): what the
+/// sender holds back for the link moves over, and a sender waiting for
+/// room in the pipe goes on. Call with no state lock held.
+pub(crate) fn credit(from: &SocketCore, link: &InprocLink) {
+    push(from, link);
+    if link.flow.is_some() {
+        from.wake_writable(usize::MAX);
+    }
+}
+
 /// Moves what `from` has queued on the link's peer into the receiver, as
-/// far as the receiver's HWM allows; past that the receiver pulls the rest
-/// itself as it gives room back (see `SocketCore::recv`). Call with no
-/// state lock held.
+/// far as the pipe has room; past that the receiver pulls the rest itself
+/// as it gives room back (see [`credit`]). Call with no state lock held.
 pub(crate) fn push(from: &SocketCore, link: &InprocLink) {
     let Some(to) = link.to.upgrade() else { return };
     let dead = link.lock.lock();
@@ -677,14 +715,14 @@ fn start_pipe(
         &binder,
         bpeer,
         bind_cancel.clone(),
-        flow_for(&binder),
+        flow_for(&conn, &binder),
     ));
     let down = Arc::new(InprocLink::new(
         bpeer,
         &conn,
         cpeer,
         p.cancel.clone(),
-        flow_for(&conn),
+        flow_for(&binder, &conn),
     ));
     // Each receiver knows where a link's messages come from before any
     // sender can use the link (a flow's messages are found through it).
@@ -763,10 +801,14 @@ mod tests {
 
     #[test]
     fn a_bounded_flow_is_a_ring_and_an_unbounded_or_huge_one_is_not() {
-        assert!(matches!(Flow::new(1000).queue, FlowQueue::Ring { .. }));
-        assert!(matches!(Flow::new(0).queue, FlowQueue::Unbounded(_)));
         assert!(matches!(
-            Flow::new(RING_UP_TO + 1).queue,
+            Flow::new(1000, 1000).queue,
+            FlowQueue::Ring { .. }
+        ));
+        assert!(matches!(Flow::new(0, 1000).queue, FlowQueue::Unbounded(_)));
+        assert!(matches!(Flow::new(1000, 0).queue, FlowQueue::Unbounded(_)));
+        assert!(matches!(
+            Flow::new(RING_UP_TO, 1).queue,
             FlowQueue::Unbounded(_)
         ));
     }
@@ -776,7 +818,7 @@ mod tests {
     /// interleaves.
     #[test]
     fn puts_past_the_ring_keep_every_message_in_order() {
-        let flow = Flow::new(2);
+        let flow = Flow::new(1, 1);
         for i in 0..5 {
             flow.put(Message::from(format!("m{i}")));
         }
@@ -794,5 +836,51 @@ mod tests {
             FlowQueue::Unbounded(_) => unreachable!("hwm 2 makes a ring"),
         }
         assert_eq!(taken(&flow), ["m6"]);
+    }
+
+    /// The pipe holds SNDHWM + RCVHWM, as libzmq's; either changing
+    /// changes it, and with either 0 it has no limit.
+    #[test]
+    fn room_is_both_hwms_and_follows_changes() {
+        let flow = Flow::new(2, 3);
+        assert_eq!(flow.room(), 5);
+        for i in 0..4 {
+            flow.put(Message::from(format!("m{i}")));
+        }
+        assert_eq!(flow.room(), 1);
+        flow.set_hwms(Some(5), None);
+        assert_eq!(flow.room(), 4);
+        flow.set_hwms(None, Some(1));
+        assert_eq!(flow.room(), 2);
+        flow.set_hwms(Some(0), None);
+        assert_eq!(flow.room(), usize::MAX);
+    }
+
+    /// Credit goes back in batches of half the pipe; with no limit it is
+    /// kept current (nothing to pull), so a limit set later counts only
+    /// what is really in the pipe.
+    #[test]
+    fn credit_comes_in_halves_and_is_kept_without_a_limit() {
+        let flow = Flow::new(2, 2);
+        for i in 0..4 {
+            flow.put(Message::from(format!("m{i}")));
+        }
+        assert_eq!(flow.room(), 0);
+        flow.pop();
+        assert!(!flow.count_received(), "one of four is not half");
+        flow.pop();
+        assert!(flow.count_received(), "two of four is half");
+        assert_eq!(flow.room(), 2);
+
+        let open = Flow::new(0, 2);
+        for i in 0..10 {
+            open.put(Message::from(format!("m{i}")));
+        }
+        for _ in 0..9 {
+            open.pop();
+            assert!(!open.count_received(), "no limit: nothing held back");
+        }
+        open.set_hwms(Some(2), None);
+        assert_eq!(open.room(), 3, "one message left in a pipe of four");
     }
 }
