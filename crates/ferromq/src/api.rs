@@ -674,7 +674,8 @@ impl std::future::Future for SendFuture<'_> {
                 // back: take part in tokio's cooperative budget (every so
                 // many sends, other tasks run, the connections' among them
                 // on a context that runs on the application's runtime).
-                if coop_due(msg.byte_len()) {
+                let bytes = msg.byte_len();
+                if coop_due(bytes) {
                     let Poll::Ready(coop) = tokio::task::coop::poll_proceed(cx) else {
                         this.state = SendState::Start(msg);
                         return Poll::Pending;
@@ -682,8 +683,8 @@ impl std::future::Future for SendFuture<'_> {
                     coop.made_progress();
                 }
                 let core = &this.sock.h.core;
-                let large = msg.byte_len() >= crate::transport::LARGE_MESSAGE;
-                let huge = msg.byte_len() >= ASYNC_PACE_MIN;
+                let large = bytes >= crate::transport::LARGE_MESSAGE;
+                let huge = bytes >= ASYNC_PACE_MIN;
                 match core.try_send_behind(msg) {
                     // Queued behind others for a connection that runs on our
                     // runtime, or large and behind another its receiver has

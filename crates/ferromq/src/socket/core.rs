@@ -922,7 +922,7 @@ impl SocketCore {
                     || st
                         .peers
                         .values()
-                        .all(|p| !p.connected || st.opts.has_out_room(p.out.len()))
+                        .all(|p| !p.connected || p.has_room(&st.opts))
             }
             SocketType::XSub => true,
             _ => false,

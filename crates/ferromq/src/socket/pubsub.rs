@@ -188,7 +188,7 @@ impl State {
             self.subs.for_each_match(topic, |p| targets.push(p));
         }
         let opts = &self.opts;
-        let room = |p: &Peer| opts.has_out_room(p.out.len());
+        let room = |p: &Peer| p.has_room(opts);
         if opts.xpub_nodrop
             && targets
                 .iter()
@@ -200,7 +200,7 @@ impl State {
         let mut queue_to: SmallVec<[PeerId; 8]> = SmallVec::new();
         for t in targets {
             if let Some(p) = self.peers.get_mut(&t) {
-                if p.connected && opts.has_out_room(p.out.len()) {
+                if p.connected && p.has_room(opts) {
                     // A busy tcp/ipc subscriber: encoded here, no copy of
                     // the message queued for its driver to take apart.
                     if !opts.conflate && p.try_encode(&msg) {
@@ -299,7 +299,7 @@ impl State {
     pub(crate) fn distribute(&mut self, msg: Message) -> Vec<PeerId> {
         let mut woken = Vec::new();
         for (id, p) in self.peers.iter_mut() {
-            if p.connected && self.opts.has_out_room(p.out.len()) {
+            if p.connected && p.has_room(&self.opts) {
                 if p.out.is_empty() {
                     woken.push(*id);
                 }
