@@ -99,7 +99,7 @@ impl Inbox {
 /// One peer (libzmq: pipe). A peer created by `connect` outlives its
 /// connections, so messages queue while the peer is away.
 pub(crate) struct Peer {
-    pub(crate) out: VecDeque<Message>,
+    pub(crate) out: super::outq::OutQueue,
     pub(crate) inbox: Inbox,
     pub(crate) in_fq: bool,
     pub(crate) read_paused: bool,
@@ -131,7 +131,7 @@ pub(crate) struct Peer {
 impl Peer {
     fn new(driver: Arc<Notify>) -> Peer {
         Peer {
-            out: VecDeque::new(),
+            out: super::outq::OutQueue::default(),
             inbox: Inbox::default(),
             in_fq: false,
             read_paused: false,
@@ -455,7 +455,7 @@ const PACE_BYTES: usize = 4 << 20;
 const PACE_WAIT: Duration = Duration::from_millis(5);
 
 /// The bytes of large messages at the back of `out`, counted up to `limit`.
-fn large_bytes_queued(out: &VecDeque<Message>, limit: usize) -> usize {
+fn large_bytes_queued(out: &super::outq::OutQueue, limit: usize) -> usize {
     let mut sum = 0;
     for m in out.iter().rev() {
         if sum >= limit {

@@ -2,6 +2,7 @@
 
 pub(crate) mod core;
 mod endpoints;
+pub(crate) mod outq;
 pub(crate) mod pubsub;
 pub(crate) mod readiness;
 pub(crate) use endpoints::Adopted;
