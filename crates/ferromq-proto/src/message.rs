@@ -131,6 +131,24 @@ pub fn copy_frame(data: &[u8]) -> Bytes {
         .unwrap_or_else(|_| Bytes::copy_from_slice(data))
 }
 
+/// Whether this thread has copied frames of [`REUSED_FROM`] bytes or more
+/// into the buffers [`copy_frame`] reuses: a sender of such copies that
+/// runs more than a few messages ahead of its receiver finds every buffer
+/// still in use, and each further copy takes fresh memory. (A sender of
+/// its own buffers, zero copy, has none.)
+///
+/// ```
+/// use ferromq_proto::message::{copy_frame, reuses_large_copies};
+/// assert!(!reuses_large_copies());
+/// drop(copy_frame(&[1u8; 100_000]));
+/// assert!(reuses_large_copies());
+/// ```
+pub fn reuses_large_copies() -> bool {
+    REUSED
+        .try_with(|pool| pool.try_borrow().is_ok_and(|p| !p.is_empty()))
+        .unwrap_or(false)
+}
+
 /// A ZeroMQ message: one or more frames, delivered whole or not at all.
 ///
 /// Frames are [`Frame`]s: up to [`INLINE_FRAME_BYTES`] bytes held inline,

@@ -462,39 +462,48 @@ fn readable_exactly_while_a_message_waits() {
 }
 
 /// A task sending large messages to an inproc receiver that is behind
-/// gives way to it at the next such send, rather than queueing up to the
-/// HWM first: here both are tasks of one current-thread runtime, and the
-/// receiver takes the messages while the sending loop goes on.
+/// gives way to it rather than queueing up to the HWM first: here both are
+/// tasks of one current-thread runtime, and the receiver takes the messages
+/// while the sending loop goes on. A sender of copies gives way once a few
+/// wait (the buffers its copies reuse are then all in use); one that sends
+/// its own buffers once 64 wait.
 #[tokio::test(flavor = "current_thread")]
 async fn large_inproc_sends_let_a_receiving_task_keep_up() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    const N: usize = 20;
-    let ctx = Context::new();
-    let pull = ctx.async_socket(SocketType::Pull).unwrap();
-    pull.bind("inproc://large-sends").unwrap();
-    let push = ctx.async_socket(SocketType::Push).unwrap();
-    push.connect("inproc://large-sends").unwrap();
-    let received = Arc::new(AtomicUsize::new(0));
-    let count = received.clone();
-    let receiver = tokio::spawn(async move {
-        for i in 0..N {
-            let m = pull.recv().await.unwrap();
-            assert_eq!((m[0].len(), m[0][0]), (256 << 10, i as u8));
-            count.fetch_add(1, Ordering::SeqCst);
+    for (copies, n, size) in [(true, 20, 256 << 10), (false, 400, 64 << 10)] {
+        let ctx = Context::new();
+        let pull = ctx.async_socket(SocketType::Pull).unwrap();
+        pull.bind("inproc://large-sends").unwrap();
+        let push = ctx.async_socket(SocketType::Push).unwrap();
+        push.connect("inproc://large-sends").unwrap();
+        let received = Arc::new(AtomicUsize::new(0));
+        let count = received.clone();
+        let receiver = tokio::spawn(async move {
+            for i in 0..n {
+                let m = pull.recv().await.unwrap();
+                assert_eq!((m[0].len(), m[0][0]), (size, i as u8));
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        let mut seen_during_loop = 0;
+        for i in 0..n {
+            let body = vec![i as u8; size];
+            let msg = if copies {
+                Message::copy_from_slice(&body)
+            } else {
+                Message::from(body)
+            };
+            push.send(msg).await.unwrap();
+            seen_during_loop = received.load(Ordering::SeqCst);
         }
-    });
-    let mut seen_during_loop = 0;
-    for i in 0..N {
-        push.send(vec![i as u8; 256 << 10]).await.unwrap();
-        seen_during_loop = received.load(Ordering::SeqCst);
+        assert!(
+            seen_during_loop >= n / 2,
+            "copies {copies}: the receiving task took {seen_during_loop} of {n} messages while they were sent"
+        );
+        tokio::time::timeout(WAIT, receiver).await.unwrap().unwrap();
     }
-    assert!(
-        seen_during_loop >= N / 2,
-        "the receiving task took {seen_during_loop} of {N} messages while they were sent"
-    );
-    tokio::time::timeout(WAIT, receiver).await.unwrap().unwrap();
 }
 
 /// A PUSH with one inproc peer sends past its queue straight into the
