@@ -629,3 +629,46 @@ fn hwm_changes_reach_a_connected_pipe() {
     }
     assert_eq!(got, 108);
 }
+
+/// Lowering the HWMs of a connected pipe whose receiver took messages it
+/// had not yet given room back for (999 of a batch of 1000) leaves room:
+/// those are credited at the change, not at a receive that never comes.
+#[test]
+fn lowering_hwms_after_receives_leaves_room() {
+    let ctx = Context::new();
+    let pull = sock(&ctx, SocketType::Pull);
+    pull.bind("inproc://lower").unwrap();
+    let push = sock(&ctx, SocketType::Push);
+    push.connect("inproc://lower").unwrap();
+    for i in 0..999u32 {
+        push.send(i.to_be_bytes().to_vec()).unwrap();
+    }
+    for _ in 0..999 {
+        pull.recv().unwrap();
+    }
+    pull.set_rcvhwm(1);
+    push.set_sndhwm(1);
+    assert_eq!(fill(&push), 2, "a pipe of 1 + 1, empty");
+}
+
+/// A send waiting on a full queue (a peer still waiting for its bind, at
+/// SNDHWM) goes on when SNDHWM is raised.
+#[test]
+fn raising_sndhwm_wakes_a_waiting_sender() {
+    let ctx = Context::new();
+    let push = sock(&ctx, SocketType::Push);
+    push.set_sndhwm(2);
+    push.connect("inproc://raise").unwrap();
+    assert_eq!(fill(&push), 2);
+    std::thread::scope(|s| {
+        // Raised from another thread, which usually starts after the send
+        // below has begun to wait (if not, the send finds room at once).
+        s.spawn(|| push.set_sndhwm(3));
+        let began = std::time::Instant::now();
+        push.send(vec![9u8]).unwrap();
+        // Not woken, it would go on only at its timeout (WAIT, 10 s), when
+        // it looks once more.
+        assert!(began.elapsed() < WAIT / 2, "the send was not woken");
+    });
+    assert!(matches!(push.try_send(vec![0u8]), Err(e) if matches!(e.error, Error::WouldBlock)));
+}

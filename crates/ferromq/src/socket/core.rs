@@ -335,6 +335,11 @@ pub(crate) struct SocketCore {
     /// Whether `tx` holds a link: sends that find it false pay this load
     /// only. Written under `tx`'s lock and the state's.
     tx_armed: AtomicBool,
+    /// Sends of a PUSH, PAIR or DEALER between letting go of the state's
+    /// lock and the end of their `send_now` into a flow: a lone send may
+    /// not be armed while one is under way (it would put into the flow
+    /// beside it). Counted up under the state's lock.
+    direct_sends: std::sync::atomic::AtomicUsize,
 }
 
 /// A PUSH, PAIR or DEALER whose only peer is an inproc one whose messages
@@ -345,7 +350,8 @@ pub(crate) struct SocketCore {
 /// Armed by a send that went straight into the flow, with the link's lock
 /// held (no mover in flight) and the state's (the peer's queue seen empty);
 /// disarmed, under the state's lock, before anything is queued for the
-/// peer or handed to `send_now`, and when peers or links change. While
+/// peer or handed to `send_now` (and not armed while such a `send_now` is
+/// under way: `direct_sends`), and when peers or links change. While
 /// armed, the peer's queue is empty and only lone sends put into the flow
 /// (which keeps one producer at a time), so no message overtakes another.
 struct LoneSend {
@@ -645,6 +651,7 @@ impl SocketCore {
             peers_gen: std::sync::atomic::AtomicU64::new(0),
             tx: Mutex::new(None),
             tx_armed: AtomicBool::new(false),
+            direct_sends: std::sync::atomic::AtomicUsize::new(0),
         });
         core.shared.register(&core);
         core
@@ -829,6 +836,9 @@ impl SocketCore {
                 inproc::credit(&from, &link);
             }
         }
+        // A sender waiting on a queue whose SNDHWM went up (a tcp or ipc
+        // peer, an inproc one not yet linked) may go on.
+        self.wake_writable(usize::MAX);
     }
 
     fn signal_fd(&self) {
@@ -1563,6 +1573,7 @@ impl SocketCore {
             let st = self.state.lock();
             let lone = st.peers.len() == 1
                 && !st.opts.conflate
+                && self.direct_sends.load(Ordering::Acquire) == 0
                 && st.peers.get(&target).is_some_and(|p| {
                     p.connected
                         && p.out.is_empty()
@@ -1778,11 +1789,11 @@ impl SocketCore {
         // A lone send could go once this one does; it may not put into the
         // flow beside `send_now` nor overtake what is queued below.
         self.disarm_lone();
-        let lone = matches!(
+        let armable = matches!(
             self.kind,
             SocketType::Push | SocketType::Pair | SocketType::Dealer
-        ) && peers.len() == 1
-            && link.as_ref().is_some_and(|l| l.flow().is_some());
+        ) && link.as_ref().is_some_and(|l| l.flow().is_some());
+        let lone = armable && peers.len() == 1;
         let Some(mut guard) = send_direct(wire, guard, &msg) else {
             return Ok(false);
         };
@@ -1790,8 +1801,15 @@ impl SocketCore {
             Some(link) => {
                 // inproc with nothing queued ahead: straight into the
                 // receiver's inbox if it has room.
+                if armable {
+                    self.direct_sends.fetch_add(1, Ordering::AcqRel);
+                }
                 drop(guard);
-                match inproc::send_now(&link, msg) {
+                let sent = inproc::send_now(&link, msg);
+                if armable {
+                    self.direct_sends.fetch_sub(1, Ordering::AcqRel);
+                }
+                match sent {
                     Ok(behind) => {
                         if lone {
                             self.arm_lone(target, &link);

@@ -311,11 +311,17 @@ impl Flow {
     }
 
     /// The sender's SNDHWM changed (`Some`), or the receiver's RCVHWM.
+    ///
+    /// What the receiver took and had not yet given room back for is
+    /// credited now: with a smaller pipe no receive might ever reach the
+    /// next batch (999 of 1000 taken, then a pipe of 2).
     pub(crate) fn set_hwms(&self, sndhwm: Option<usize>, rcvhwm: Option<usize>) {
         let mut hwms = self.hwms.lock();
         hwms.0 = sndhwm.unwrap_or(hwms.0);
         hwms.1 = rcvhwm.unwrap_or(hwms.1);
         self.hwm.store(pipe_hwm(hwms.0, hwms.1), Ordering::Relaxed);
+        self.credited
+            .fetch_max(self.received.load(Ordering::Acquire), Ordering::AcqRel);
     }
 
     /// Puts a message in; true when the receiver must be told (edge).
@@ -366,7 +372,9 @@ impl Flow {
         // With no limit, credit at once (the sender does not look, but a
         // limit set later starts from the true count) and pull nothing.
         if uncredited >= hwm.div_ceil(2).max(1) {
-            self.credited.store(received, Ordering::Release);
+            // A max, not a store: two receives (the receive cache's and the
+            // fair queue's) may count at once, and credit never goes back.
+            self.credited.fetch_max(received, Ordering::AcqRel);
             hwm != 0
         } else {
             false
