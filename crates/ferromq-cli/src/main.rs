@@ -161,14 +161,14 @@ fn main() -> ExitCode {
             if let Some(ms) = p.timeout {
                 std::thread::spawn(move || {
                     std::thread::sleep(Duration::from_millis(ms));
-                    eprintln!("ferromq: timed out after {ms} ms");
+                    fail_once(&format!("timed out after {ms} ms"));
                     std::process::exit(3);
                 });
             }
             return match run_proxy(&p) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(Fail(msg)) => {
-                    eprintln!("ferromq: {msg}");
+                    fail_once(&msg);
                     ExitCode::from(1)
                 }
             };
@@ -178,14 +178,14 @@ fn main() -> ExitCode {
         // The watchdog makes --timeout prompt whatever the socket is doing.
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(ms));
-            eprintln!("ferromq: timed out after {ms} ms");
+            fail_once(&format!("timed out after {ms} ms"));
             std::process::exit(3);
         });
     }
     match run(kind, &args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Fail(msg)) => {
-            eprintln!("ferromq: {msg}");
+            fail_once(&msg);
             ExitCode::from(1)
         }
     }
@@ -442,5 +442,15 @@ impl Format {
                 s
             }
         }
+    }
+}
+
+/// Reports why the command failed, once: at a `--timeout` deadline the
+/// watchdog and the linger that ends with it may both fail at the same
+/// moment, and a busy machine let both speak.
+fn fail_once(msg: &str) {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SAID.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        eprintln!("ferromq: {msg}");
     }
 }
