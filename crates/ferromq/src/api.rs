@@ -148,6 +148,10 @@ macro_rules! common_methods {
         }
 
         /// Per-peer limit of queued outgoing messages (default 1000; 0 = none).
+        ///
+        /// As in libzmq, an inproc pipe holds the sender's SNDHWM plus the
+        /// receiver's RCVHWM (no limit if either is 0), and a change applies
+        /// to pipes already connected.
         pub fn set_sndhwm(&self, hwm: usize) {
             self.h.core.state.lock().opts.sndhwm = hwm;
             self.h.core.options_changed();
@@ -159,7 +163,8 @@ macro_rules! common_methods {
         /// about 1 MiB of messages of 64 KiB or more wait to be received
         /// (a single larger one still comes in): the rest stays in the
         /// kernel, and the sender feels the backpressure, rather than the
-        /// receiver holding up to RCVHWM large messages in memory.
+        /// receiver holding up to RCVHWM large messages in memory. Over
+        /// inproc see [`set_sndhwm`](Self::set_sndhwm).
         pub fn set_rcvhwm(&self, hwm: usize) {
             self.h.core.state.lock().opts.rcvhwm = hwm;
             self.h.core.options_changed();
