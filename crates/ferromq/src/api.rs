@@ -153,8 +153,7 @@ macro_rules! common_methods {
         /// receiver's RCVHWM (no limit if either is 0), and a change applies
         /// to pipes already connected.
         pub fn set_sndhwm(&self, hwm: usize) {
-            self.h.core.state.lock().opts.sndhwm = hwm;
-            self.h.core.options_changed();
+            self.h.core.set_options(|o| o.sndhwm = hwm);
         }
 
         /// Per-peer limit of queued incoming messages (default 1000; 0 = none).
@@ -166,8 +165,7 @@ macro_rules! common_methods {
         /// receiver holding up to RCVHWM large messages in memory. Over
         /// inproc see [`set_sndhwm`](Self::set_sndhwm).
         pub fn set_rcvhwm(&self, hwm: usize) {
-            self.h.core.state.lock().opts.rcvhwm = hwm;
-            self.h.core.options_changed();
+            self.h.core.set_options(|o| o.rcvhwm = hwm);
         }
 
         /// The send high-water mark.
@@ -384,7 +382,7 @@ macro_rules! common_methods {
         /// Keep only the newest message in each queue (PUB, SUB, PUSH, PULL,
         /// DEALER; single-frame messages), as libzmq's `ZMQ_CONFLATE`.
         pub fn set_conflate(&self, on: bool) {
-            self.h.core.set_conflate(on);
+            self.h.core.set_options(|o| o.conflate = on);
         }
 
         /// PUB/XPUB/SUB: deliver what does *not* match the subscriptions.

@@ -818,26 +818,30 @@ impl SocketCore {
         let mut outgoing = Vec::new();
         let mut incoming = Vec::new();
         for p in st.peers.values() {
-            if let Some(link) = p.link.as_ref().filter(|l| l.flow().is_some()) {
-                link.flow().expect("filtered").set_hwms(Some(sndhwm), None);
-                outgoing.push(link.clone());
+            if let Some(link) = &p.link {
+                if let Some(flow) = link.flow() {
+                    flow.set_hwms(Some(sndhwm), None);
+                    outgoing.push(link.clone());
+                }
             }
-            if let Some((from, link)) = p.source.as_ref().filter(|(_, l)| l.flow().is_some()) {
-                link.flow().expect("filtered").set_hwms(None, Some(rcvhwm));
-                incoming.push((from.clone(), link.clone()));
+            if let Some((from, link)) = &p.source {
+                if let Some(flow) = link.flow() {
+                    flow.set_hwms(None, Some(rcvhwm));
+                    incoming.push((from.clone(), link.clone()));
+                }
             }
         }
         drop(st);
         for link in outgoing {
-            inproc::credit(self, &link);
+            inproc::push(self, &link);
         }
         for (from, link) in incoming {
             if let Some(from) = from.upgrade() {
                 inproc::credit(&from, &link);
             }
         }
-        // A sender waiting on a queue whose SNDHWM went up (a tcp or ipc
-        // peer, an inproc one not yet linked) may go on.
+        // Our senders: a pipe or a queue (a tcp or ipc peer's, an inproc
+        // one not yet linked) may have more room.
         self.wake_writable(usize::MAX);
     }
 
@@ -1556,7 +1560,7 @@ impl SocketCore {
         if lone.peers_gen != self.peers_gen.load(Ordering::Acquire) {
             return Err(msg);
         }
-        let (behind, edge) = inproc::put_lone(&lone.link, msg)?;
+        let (behind, edge) = inproc::try_put(&lone.link, msg)?;
         if edge {
             let link = lone.link.clone();
             drop(tx);
@@ -1600,9 +1604,10 @@ impl SocketCore {
         }
     }
 
-    /// Sets CONFLATE (a lone send, which bypasses the queue, ends).
-    pub(crate) fn set_conflate(&self, on: bool) {
-        self.state.lock().opts.conflate = on;
+    /// Changes options that need no other care than
+    /// [`options_changed`](Self::options_changed)'s (HWMs, CONFLATE).
+    pub(crate) fn set_options(&self, f: impl FnOnce(&mut crate::SocketOptions)) {
+        f(&mut self.state.lock().opts);
         self.options_changed();
     }
 

@@ -191,7 +191,7 @@ pub(crate) struct InprocLink {
     /// Held while moving; `true` once the pipe is torn down.
     lock: Mutex<bool>,
     /// Set with `lock`'s flag (see [`InprocLink::sever`]), for a lone send
-    /// that does not take the lock (see [`put_lone`]).
+    /// that does not take the lock (see [`try_put`]).
     severed: AtomicBool,
     from_peer: PeerId,
     to: Weak<SocketCore>,
@@ -325,7 +325,7 @@ impl Flow {
     }
 
     /// Puts a message in; true when the receiver must be told (edge).
-    /// Call under the link's lock.
+    /// Call with puts serialised (see [`try_put`]).
     fn put(&self, msg: Message) -> bool {
         self.queue.push(msg);
         self.sent.store(
@@ -402,7 +402,8 @@ impl Flow {
     }
 }
 
-/// The largest receiver HWM whose flows get a ring of that many slots,
+/// The largest pipe capacity (SNDHWM + RCVHWM) whose flows get a ring of
+/// that many slots,
 /// allocated with the link (64 bytes a slot: 256 KiB at most); above it,
 /// and for no limit, a queue that grows and shrinks in blocks.
 const RING_UP_TO: usize = 4096;
@@ -444,7 +445,7 @@ impl FlowQueue {
         }
     }
 
-    /// Call with puts serialised (under the link's lock).
+    /// Call with puts serialised (see [`try_put`]).
     fn push(&self, msg: Message) {
         match self {
             FlowQueue::Ring { ring, spill } => {
@@ -616,14 +617,14 @@ fn large_behind(flow: &Flow, msg: &Message) -> bool {
     }
 }
 
-/// A send through the sending socket's armed lone link (see
-/// `SocketCore::send_lone`), whose lock the caller holds: while the link is
-/// armed, that lock and not the link's admits messages into the flow, and
-/// the sender's queue for the link is empty (so nothing can overtake). As
-/// [`send_now`]'s flow case, without the link's lock: `Ok((behind, edge))`,
-/// and with `edge` the caller tells the receiver ([`announce`]) once its
-/// lock is dropped. Handed back when the flow is full or the link is down.
-pub(crate) fn put_lone(link: &InprocLink, msg: Message) -> Result<(bool, bool), Message> {
+/// Puts `msg` into the link's flow if the link is up and the pipe has
+/// room: `Ok((behind, edge))` (see [`LARGE_AHEAD`]; with `edge` the caller
+/// tells the receiver, [`announce`], once it holds no lock), else handed
+/// back. Call with puts serialised: under the link's lock ([`send_now`]),
+/// or under the sending socket's lone-send lock while that is armed
+/// (`SocketCore::send_lone`: the sender's queue for the link is then
+/// empty, and no one else puts).
+pub(crate) fn try_put(link: &InprocLink, msg: Message) -> Result<(bool, bool), Message> {
     let Some(flow) = &link.flow else {
         return Err(msg);
     };
@@ -652,23 +653,15 @@ pub(crate) fn announce(link: &InprocLink) {
 /// `Ok(true)`: a large message went in behind one the receiver has not yet
 /// taken (see `SocketCore::try_send_behind`).
 pub(crate) fn send_now(link: &InprocLink, msg: Message) -> Result<bool, Message> {
-    if let Some(flow) = &link.flow {
+    if link.flow.is_some() {
         // No hold on the receiver unless it must be told: that count is
-        // on a cache line it uses.
-        let dead = link.lock.lock();
-        if *dead
-            || link.cancel.is_cancelled()
-            || flow.room() == 0
-            || flow.closed.load(Ordering::Acquire)
-        {
-            return Err(msg);
-        }
-        let behind = large_behind(flow, &msg);
-        if flow.put(msg) {
-            drop(dead);
-            if let Some(to) = link.to.upgrade() {
-                to.announce(link.to_peer);
-            }
+        // on a cache line it uses. (`severed`, which `try_put` asks, is
+        // set under this lock.)
+        let held = link.lock.lock();
+        let (behind, edge) = try_put(link, msg)?;
+        drop(held);
+        if edge {
+            announce(link);
         }
         return Ok(behind);
     }
