@@ -873,6 +873,8 @@ impl SocketCore {
             if let Some(fd) = self.direct_wake.get() {
                 fd.signal();
             }
+            // An async direct reader waits on the event too.
+            self.readable.notify(usize::MAX);
         }
     }
 
@@ -2335,7 +2337,7 @@ impl SocketCore {
         }
         if conn_ready {
             let mut batch = Vec::new();
-            let (guard, open) = wire.read_direct(self.inbox_room(id), &mut batch);
+            let (guard, open) = wire.read_direct(self.inbox_room(id), &mut batch, false);
             if !batch.is_empty() {
                 // Under the wire's lock, so the driver's deliveries keep their order.
                 self.deliver(id, &mut batch);
@@ -2354,6 +2356,96 @@ impl SocketCore {
             wire.end_direct_wait(false);
         }
         Direct::Retry
+    }
+
+    /// Async counterpart of [`wait_direct`](Self::wait_direct): waits for
+    /// the connection's descriptor to become readable (through the
+    /// reactor) or for `listener`, until `deadline`, and reads what
+    /// arrives. Cancel-safe: dropped while it waits, it hands the
+    /// descriptor back to the driver.
+    async fn wait_direct_async(
+        &self,
+        id: PeerId,
+        wire: &Wire,
+        listener: &mut Option<event_listener::EventListener>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Direct {
+        use std::task::Poll;
+        let Some(io) = wire.io_awaiting() else {
+            return Direct::Park;
+        };
+        // One direct waiter at a time: the reactor keeps one waker for it.
+        if self
+            .direct_waiters
+            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return Direct::Park;
+        }
+        /// Ends the wait however the future ends.
+        struct Waiting<'a> {
+            core: &'a SocketCore,
+            wire: &'a Wire,
+            drained: Option<bool>,
+        }
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.wire.end_direct_wait(self.drained.unwrap_or(false));
+                self.core.direct_waiters.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let mut waiting = Waiting {
+            core: self,
+            wire,
+            drained: None,
+        };
+        wire.begin_direct_wait();
+        let wait = std::future::poll_fn(|cx| {
+            if let Some(l) = listener.as_mut() {
+                if std::future::Future::poll(std::pin::Pin::new(l), cx).is_ready() {
+                    return Poll::Ready(None);
+                }
+            }
+            io.poll_readable(cx).map(|r| Some(r.is_ok()))
+        });
+        let readable = match deadline {
+            None => wait.await,
+            Some(d) => match tokio::time::timeout_at(d, wait).await {
+                Ok(r) => r,
+                Err(_) => return Direct::TimedOut,
+            },
+        };
+        match readable {
+            // Woken by the socket: look again (with a new listener).
+            None => return Direct::Retry,
+            Some(false) => return Direct::Park,
+            Some(true) => {}
+        }
+        // Not woken by our own delivery below (tokio would look for I/O
+        // once more before it polls us again).
+        *listener = None;
+        let mut batch = Vec::new();
+        let (guard, open) = wire.read_direct(self.inbox_room(id), &mut batch, true);
+        if !batch.is_empty() {
+            // Under the wire's lock, so the driver's deliveries keep their order.
+            self.deliver(id, &mut batch);
+        }
+        let drained = guard.drained();
+        if drained {
+            // As the driver does after a short read: the next poll waits
+            // for new input rather than find the old readiness and read
+            // nothing.
+            io.forget_readable();
+        }
+        drop(guard);
+        waiting.drained = Some(drained && open);
+        drop(waiting);
+        if open {
+            Direct::Retry
+        } else {
+            // End of stream or an error: the driver's to handle.
+            Direct::Park
+        }
     }
 
     /// Async counterpart of [`wait_blocking`](Self::wait_blocking). Cancel-safe:
@@ -2408,17 +2500,41 @@ impl SocketCore {
                 }
             }
         }
+        // As a blocking receive does, an async one may read its lone
+        // connection itself, where that connection's driver is a task of
+        // the same current-thread runtime: woken by the reactor, not by
+        // the driver, the task skips a wake-up and the extra look for I/O
+        // (a zero-timeout `epoll_wait`) that tokio makes before it polls a
+        // future another task of its woke.
+        let receiving = std::ptr::eq(event, &self.readable)
+            && timeout != Some(Duration::ZERO)
+            && self.shared.drivers_share_thread();
         loop {
             match f() {
                 Err(e) if would_block(&e) => {}
                 other => return other,
             }
-            let listener = event.listen();
+            let mut listener = Some(event.listen());
             match f() {
                 Err(e) if would_block(&e) => {
                     if timeout == Some(Duration::ZERO) {
                         return Err(e);
                     }
+                    if receiving {
+                        if let Some((id, wire)) = self.direct_candidate() {
+                            match self
+                                .wait_direct_async(id, &wire, &mut listener, deadline)
+                                .await
+                            {
+                                Direct::Retry => continue,
+                                Direct::TimedOut => return f(),
+                                Direct::Park => {}
+                            }
+                        }
+                    }
+                    let Some(listener) = listener else {
+                        continue;
+                    };
                     match deadline {
                         None => listener.await,
                         Some(d) => {

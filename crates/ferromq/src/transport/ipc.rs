@@ -25,6 +25,9 @@ impl Stream for UnixStream {
     fn try_read_buf(&self, buf: &mut bytes::BytesMut) -> io::Result<usize> {
         UnixStream::try_read_buf(self, buf)
     }
+    fn poll_read_ready(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
+        UnixStream::poll_read_ready(self, cx)
+    }
     fn clear_readable(&self) {
         // As for tcp (see there).
         let _ = self.try_io(tokio::io::Interest::READABLE, || {

@@ -21,6 +21,10 @@ pub(crate) trait Stream: Send + Sync + std::os::fd::AsFd + 'static {
         interest: Interest,
     ) -> impl std::future::Future<Output = io::Result<Ready>> + Send;
     fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize>;
+    /// Readiness for reading, for the one task that reads a connection
+    /// directly (tokio keeps one waker for it; the driver waits with
+    /// [`ready`](Self::ready), which keeps a list).
+    fn poll_read_ready(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>>;
     /// Forgets that the stream is readable, as a read that met WouldBlock
     /// would (for a read that came back short: the kernel had no more).
     /// Readiness that arrived since it was last reported stays.
@@ -148,6 +152,9 @@ impl Stream for tokio::net::TcpStream {
     }
     fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
         tokio::net::TcpStream::try_read_buf(self, buf)
+    }
+    fn poll_read_ready(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
+        tokio::net::TcpStream::poll_read_ready(self, cx)
     }
     fn clear_readable(&self) {
         // tokio clears readiness when the closure says WouldBlock, and only

@@ -14,7 +14,9 @@
 //!   waits on that connection's descriptor itself and reads what arrives
 //!   ("direct read"). The driver still watches the descriptor too, so
 //!   whichever thread comes first reads, and end of stream, errors and
-//!   heartbeats stay the driver's business.
+//!   heartbeats stay the driver's business. An async receive does the
+//!   same where the driver is a task of the receiver's own current-thread
+//!   runtime, waiting on the reactor's readiness instead of `poll(2)`.
 //!
 //! Lock order: the wire before the socket's state. A thread holding the
 //! state only ever *tries* the wire's lock, so the two cannot deadlock.
@@ -66,6 +68,14 @@ pub(crate) trait Io: Send + Sync {
     /// when a direct reader's own poll wakes it).
     fn read_now(&self, buf: &mut BytesMut) -> io::Result<usize>;
     fn fd(&self) -> std::os::fd::BorrowedFd<'_>;
+    /// Readiness for reading through the reactor, for an async direct
+    /// reader (one at a time: the reactor keeps one waker for it).
+    fn poll_readable(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>>;
+    /// Forgets the reactor's readiness for reading (the kernel had no more).
+    fn forget_readable(&self);
+    /// A read through the reactor, for an async direct reader it woke:
+    /// as much as the buffer has room for, into its spare capacity.
+    fn read_ready(&self, buf: &mut BytesMut) -> io::Result<usize>;
 }
 
 impl<S: super::Stream> Io for S {
@@ -85,6 +95,15 @@ impl<S: super::Stream> Io for S {
     }
     fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.as_fd()
+    }
+    fn poll_readable(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
+        super::Stream::poll_read_ready(self, cx)
+    }
+    fn forget_readable(&self) {
+        super::Stream::clear_readable(self);
+    }
+    fn read_ready(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        super::Stream::try_read_buf(self, buf)
     }
 }
 
@@ -477,17 +496,27 @@ impl Wire {
     /// Returns the lock (to deliver the batch under) and whether the stream
     /// is still open and sound. Whatever else happens (end of stream, an
     /// error, a PONG to send) is left to the driver, which is woken for it.
+    /// `via_reactor`: the reader was woken by the reactor (an async one),
+    /// so it reads as the driver does; a thread woken by its own poll reads
+    /// around the reactor.
     pub(crate) fn read_direct(
         &self,
         budget: usize,
         batch: &mut Vec<Message>,
+        via_reactor: bool,
     ) -> (MutexGuard<'_, WireState>, bool) {
         let mut guard = self.state.lock();
         let w = &mut *guard;
         let Some(io) = w.io.clone() else {
             return (guard, false);
         };
-        let r = self.read_input(w, budget, batch, |buf| io.read_now(buf));
+        let r = self.read_input(w, budget, batch, |buf| {
+            if via_reactor {
+                io.read_ready(buf)
+            } else {
+                io.read_now(buf)
+            }
+        });
         while let Some(ev) = w.conn.poll_event() {
             // After the handshake a connection of a socket that reads
             // directly (not PUB or XPUB) decodes nothing but messages.
