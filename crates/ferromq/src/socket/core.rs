@@ -437,6 +437,11 @@ fn send_direct<'a>(
             wire.send_direct(w, msg);
             return None;
         }
+        Take::Flush(w) => {
+            drop(guard);
+            wire.flush(w);
+            return None;
+        }
     };
     (!taken).then_some(guard)
 }
@@ -2554,6 +2559,61 @@ impl SocketCore {
 mod tests {
     use std::sync::atomic::Ordering;
     use std::time::Duration;
+
+    /// A blocking stream of small messages goes on while the sender's I/O
+    /// thread is held up (here by a task that blocks it until the end):
+    /// once a batch of them waits for a driver that has not begun to write
+    /// it, the sending thread writes it itself. Without that, the sender
+    /// would encode 256 KiB, queue SNDHWM more, and then wait for the I/O
+    /// thread until its send timeout. The receiver, of another context,
+    /// gets the first half while the I/O thread is still held, and then
+    /// the rest, every message in order.
+    #[test]
+    fn small_messages_flow_while_the_senders_io_thread_is_held_up() {
+        const N: u32 = 200_000;
+        let receiving = Context::new();
+        let pull = receiving.socket(SocketType::Pull).unwrap();
+        pull.set_rcvtimeo(Some(Duration::from_secs(10)));
+        pull.bind("tcp://127.0.0.1:*").unwrap();
+        let ctx = Context::new();
+        let push = ctx.socket(SocketType::Push).unwrap();
+        push.set_sndtimeo(Some(Duration::from_secs(10)));
+        push.set_linger(Some(Duration::ZERO));
+        push.connect(&pull.last_endpoint()).unwrap();
+        let msg = |i: u32| {
+            let mut m = [0u8; 16];
+            m[..4].copy_from_slice(&i.to_be_bytes());
+            m.to_vec()
+        };
+        push.send(msg(0)).unwrap();
+        pull.recv().unwrap();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        push.spawn_on_io(async move {
+            started.send(()).unwrap();
+            let _ = held.recv();
+        });
+        running.recv().unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for i in 1..=N {
+                    if i == N / 2 {
+                        // The last batch is the driver's to write: let it.
+                        release.send(()).unwrap();
+                    }
+                    let m = pull.recv().expect("every message arrives");
+                    assert_eq!(&m[0][..4], &i.to_be_bytes(), "in order");
+                }
+            });
+            for i in 1..=N / 2 + 10_000 {
+                push.send(msg(i))
+                    .unwrap_or_else(|e| panic!("send {i} with the I/O thread held: {e:?}"));
+            }
+            for i in N / 2 + 10_001..=N {
+                push.send(msg(i)).unwrap();
+            }
+        });
+    }
 
     use crate::{Context, Error, Message, SocketType};
     use bytes::Bytes;
