@@ -32,7 +32,7 @@ use crate::monitor;
 use crate::options::Options;
 use crate::socket::readiness::{Readiness, ReadyFd};
 use crate::transport::inproc::{self, Flow, InprocLink};
-use crate::transport::wire::{Take, Wire};
+use crate::transport::wire::{Encoded, Take, Wire};
 use crate::transport::LARGE_MESSAGE;
 
 /// A peer's received messages, not yet taken by the application, and the
@@ -148,11 +148,19 @@ impl Peer {
         }
     }
 
+    /// The peer's connection, if it is a tcp or ipc one that is up.
+    pub(crate) fn wire(&self) -> Option<&Arc<Wire>> {
+        self.wire.as_ref()
+    }
+
     /// Encodes `msg` straight into this peer's connection if nothing is
     /// queued ahead of it and the connection takes it (see
-    /// [`Wire::try_encode`]). True if it did.
-    pub(crate) fn try_encode(&self, msg: &Message) -> bool {
-        self.out.is_empty() && self.wire.as_ref().is_some_and(|w| w.try_encode(msg))
+    /// [`Wire::try_encode`]).
+    pub(crate) fn try_encode(&self, msg: &Message) -> Encoded {
+        match &self.wire {
+            Some(w) if self.out.is_empty() => w.try_encode(msg),
+            _ => Encoded::No,
+        }
     }
 
     /// Whether a send may go to this peer now: its queue is under SNDHWM,
@@ -1528,7 +1536,20 @@ impl SocketCore {
         let st = &mut *guard;
         let woken = match self.kind {
             SocketType::Pub | SocketType::XPub => match st.fan_out(msg) {
-                Ok(woken) => woken,
+                Ok((woken, flush)) => {
+                    if !flush.is_empty() {
+                        let kicks = st.kicks(&woken);
+                        drop(guard);
+                        for w in flush {
+                            w.flush_due();
+                        }
+                        for k in kicks {
+                            self.kick(k);
+                        }
+                        return Ok(false);
+                    }
+                    woken
+                }
                 Err(msg) => return Err(SendError::new(Error::WouldBlock, msg)),
             },
             SocketType::XSub => {
@@ -2559,6 +2580,67 @@ impl SocketCore {
 mod tests {
     use std::sync::atomic::Ordering;
     use std::time::Duration;
+
+    /// As below for a publisher: its stream of small messages reaches its
+    /// subscribers while its I/O thread is held up, the publisher writing
+    /// each connection's batch itself once the state is let go. Without
+    /// that, nothing would arrive until the I/O thread ran again (with
+    /// HWM 0 the publisher queues the rest, as it did, memory and all).
+    #[test]
+    fn a_publishers_small_messages_flow_while_its_io_thread_is_held_up() {
+        const N: u32 = 200_000;
+        const SUBS: usize = 2;
+        let ctx = Context::new();
+        let publisher = ctx.socket(SocketType::XPub).unwrap();
+        publisher.set_xpub_verbose(true);
+        publisher.set_sndhwm(0);
+        publisher.set_rcvtimeo(Some(Duration::from_secs(10)));
+        publisher.set_linger(Some(Duration::ZERO));
+        publisher.bind("tcp://127.0.0.1:*").unwrap();
+        let receiving = Context::new();
+        let subs: Vec<_> = (0..SUBS)
+            .map(|_| {
+                let sub = receiving.socket(SocketType::Sub).unwrap();
+                sub.set_rcvhwm(0);
+                sub.set_rcvtimeo(Some(Duration::from_secs(10)));
+                sub.subscribe(b"").unwrap();
+                sub.connect(&publisher.last_endpoint()).unwrap();
+                sub
+            })
+            .collect();
+        for _ in 0..SUBS {
+            assert_eq!(&publisher.recv().unwrap()[0][..], b"\x01");
+        }
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        publisher.spawn_on_io(async move {
+            started.send(()).unwrap();
+            let _ = held.recv();
+        });
+        running.recv().unwrap();
+        let halfway = std::sync::Barrier::new(SUBS);
+        std::thread::scope(|s| {
+            for sub in &subs {
+                let (halfway, release) = (&halfway, release.clone());
+                s.spawn(move || {
+                    for i in 0..N {
+                        if i == N / 2 && halfway.wait().is_leader() {
+                            // Every subscriber got half with the I/O
+                            // thread held; the last batches are its own.
+                            release.send(()).unwrap();
+                        }
+                        let m = sub.recv().expect("every message arrives");
+                        assert_eq!(&m[0][..4], &i.to_be_bytes(), "in order");
+                    }
+                });
+            }
+            for i in 0..N {
+                let mut m = [0u8; 16];
+                m[..4].copy_from_slice(&i.to_be_bytes());
+                publisher.send(m.to_vec()).unwrap();
+            }
+        });
+    }
 
     /// A blocking stream of small messages goes on while the sender's I/O
     /// thread is held up (here by a task that blocks it until the end):

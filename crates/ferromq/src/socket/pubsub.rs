@@ -13,6 +13,8 @@ use ferromq_proto::{Message, SocketType};
 use smallvec::SmallVec;
 
 use super::core::{Peer, State};
+use crate::transport::wire::{Encoded, Wire};
+use std::sync::Arc;
 
 /// `0x01 topic` or `0x00 topic`.
 pub(crate) fn subscription_message(subscribe: bool, topic: &[u8]) -> Message {
@@ -169,8 +171,13 @@ impl State {
 
     /// PUB/XPUB send: one copy (shared payload) per matching subscriber with
     /// room. With `xpub_nodrop`, `Err(())` (would block) if one is full.
-    /// Returns the peers whose queue went from empty to non-empty.
-    pub(crate) fn fan_out(&mut self, msg: Message) -> Result<Vec<PeerId>, Message> {
+    /// Returns the peers whose queue went from empty to non-empty, and the
+    /// connections due a [`Wire::flush_due`] once the state is let go.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn fan_out(
+        &mut self,
+        msg: Message,
+    ) -> Result<(Vec<PeerId>, SmallVec<[Arc<Wire>; 4]>), Message> {
         // Borrowed, not cloned (a clone would make the payload's buffer
         // shared, an allocation); no allocation for a few subscribers either.
         let topic: &[u8] = msg.frames().first().map_or(&[], |t| &t[..]);
@@ -197,14 +204,22 @@ impl State {
             return Err(msg);
         }
         let mut woken = Vec::new();
+        let mut flush = SmallVec::new();
         let mut queue_to: SmallVec<[PeerId; 8]> = SmallVec::new();
         for t in targets {
             if let Some(p) = self.peers.get_mut(&t) {
                 if p.connected && p.has_room(opts) {
                     // A busy tcp/ipc subscriber: encoded here, no copy of
                     // the message queued for its driver to take apart.
-                    if !opts.conflate && p.try_encode(&msg) {
-                        continue;
+                    if !opts.conflate {
+                        match p.try_encode(&msg) {
+                            Encoded::No => {}
+                            Encoded::Yes => continue,
+                            Encoded::FlushDue => {
+                                flush.extend(p.wire().cloned());
+                                continue;
+                            }
+                        }
                     }
                     if p.out.is_empty() {
                         woken.push(t);
@@ -228,7 +243,7 @@ impl State {
                 p.out.push_back(msg);
             }
         }
-        Ok(woken)
+        Ok((woken, flush))
     }
 
     /// SUB/XSUB: records a subscription change and queues it to every

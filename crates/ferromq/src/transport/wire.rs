@@ -120,6 +120,18 @@ impl<S: super::Stream> Io for S {
     }
 }
 
+/// What [`Wire::try_encode`] did with a message.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Encoded {
+    /// Nothing: queue it for the driver.
+    No,
+    /// Encoded into the connection's output for the driver to write.
+    Yes,
+    /// Encoded, and the output is due a [`Wire::flush_due`] (see
+    /// [`Take::Flush`]).
+    FlushDue,
+}
+
 /// What [`Wire::try_take`] did with a message.
 pub(crate) enum Take<'a> {
     /// Nothing: queue it for the driver.
@@ -259,9 +271,25 @@ impl Wire {
 
     /// As [`try_take`](Self::try_take), but never hands back the lock for a
     /// direct write: for a caller that cannot let go of the socket's state
-    /// (a publisher going through its subscribers). True if it encoded.
-    pub(crate) fn try_encode(&self, msg: &Message) -> bool {
-        matches!(self.take(msg, false), Take::Encoded)
+    /// (a publisher going through its subscribers). Whether it encoded, and
+    /// whether the caller should [`flush_due`](Self::flush_due) the wire
+    /// once it has let go of the state.
+    pub(crate) fn try_encode(&self, msg: &Message) -> Encoded {
+        match self.take(msg, false) {
+            Take::Encoded => Encoded::Yes,
+            Take::Flush(_) => Encoded::FlushDue,
+            Take::Queue | Take::Write(_) => Encoded::No,
+        }
+    }
+
+    /// What [`try_encode`](Self::try_encode) found due for the output:
+    /// written, without waiting, if the driver has still not begun to.
+    pub(crate) fn flush_due(&self) {
+        if let Some(w) = self.state.try_lock() {
+            if w.writing == 0 && w.conn.transmit_len() >= FLUSH_BYTES {
+                self.flush(w);
+            }
+        }
     }
 
     fn take(&self, msg: &Message, may_write: bool) -> Take<'_> {
@@ -296,8 +324,7 @@ impl Wire {
             w.encoded = 0;
         }
         w.encoded += 1;
-        if may_write
-            && !self.large_direct
+        if !self.large_direct
             && w.writing == 0
             && w.encoded >= FLUSH_MESSAGES
             && w.conn.transmit_len() >= FLUSH_BYTES
