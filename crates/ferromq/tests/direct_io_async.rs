@@ -6,6 +6,8 @@
 //! in order, timeouts, cancelled receives, disconnects and shutdown as
 //! before.
 
+use std::future::Future;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -28,8 +30,9 @@ fn endpoints(name: &str) -> [String; 2] {
     ]
 }
 
-/// A payload for message `seq`: up to 300 KB, more than one direct read
-/// takes, so the rest is the connection task's to read.
+/// A payload for message `seq`: from a byte to 300 KB, so that some
+/// replies arrive in several pieces, read by the receive and the
+/// connection's task in turn.
 fn payload(seq: u32) -> Vec<u8> {
     let size = match seq % 97 {
         0 => 300_000,
@@ -159,7 +162,18 @@ async fn cancelled_async_receives_lose_nothing() {
             let m = server.recv().await.unwrap();
             assert_eq!(&m[1][..], &round.to_be_bytes());
         }
-        while got.len() < 20 {
+        // Dropped with the input readable and unread: the send below puts
+        // it in the client's kernel buffer (loopback delivers at once)
+        // while the receive, polled first, waits on the connection.
+        for _ in 0..20 {
+            let mut waiting = std::pin::pin!(client.recv());
+            let first = std::future::poll_fn(|cx| Poll::Ready(waiting.as_mut().poll(cx))).await;
+            if let Poll::Ready(m) = first {
+                got.push(m.unwrap());
+            }
+            server.send(to_c(b"x")).await.unwrap();
+        }
+        while got.len() < 40 {
             got.push(client.recv().await.expect("every message arrives"));
         }
         assert!(got.iter().all(|m| &m[0][..] == b"x"), "over {ep}");
@@ -168,6 +182,67 @@ async fn cancelled_async_receives_lose_nothing() {
             matches!(client.recv().await, Err(Error::WouldBlock)),
             "each message once over {ep}"
         );
+    }
+}
+
+/// A receive left pending and never polled again, after it began to wait
+/// on the connection, does not hold the input up: the connection's task
+/// leaves the input to it for a moment only, then reads it, and another
+/// receive gets it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_receive_left_pending_holds_nothing_up() {
+    for ep in endpoints("pending") {
+        let ctx = here();
+        let server = sock(&ctx, SocketType::Router);
+        server.bind(&ep).unwrap();
+        let ep = server.last_endpoint();
+        let client = sock(&ctx, SocketType::Dealer);
+        client.set_routing_id(b"c".to_vec()).unwrap();
+        join(&client, &server, &ep).await;
+        let mut left = std::pin::pin!(client.recv());
+        let first = std::future::poll_fn(|cx| Poll::Ready(left.as_mut().poll(cx))).await;
+        assert!(first.is_pending(), "nothing to receive yet over {ep}");
+        server.send(to_c(b"for another")).await.unwrap();
+        let got = client.recv().await.expect("the other receive gets it");
+        assert_eq!(&got[0][..], b"for another", "over {ep}");
+    }
+}
+
+/// The peer closes while a request's receive waits on the connection for
+/// the reply: the connection's task still sees the end (the requester's
+/// monitor reports it), and the receive times out as it would without
+/// the shortcut. (The receive once read the end of stream itself, again
+/// and again, with the task deferring to it.)
+#[tokio::test(flavor = "current_thread")]
+async fn a_peer_closing_while_an_async_receive_waits_is_noticed() {
+    for (i, ep) in endpoints("close").into_iter().enumerate() {
+        let ctx = here();
+        let other = Context::new();
+        let rep = sock(&other, SocketType::Rep);
+        rep.bind(&ep).unwrap();
+        let ep = rep.last_endpoint();
+        let req = sock(&ctx, SocketType::Req);
+        let events = watch(&ctx, &req, &format!("close-{i}"));
+        req.connect(&ep).unwrap();
+        req.send(b"ping".to_vec()).await.unwrap();
+        rep.recv().await.unwrap();
+        req.set_rcvtimeo(Some(Duration::from_secs(2)));
+        let waiting = req.recv();
+        let close = async {
+            tokio::task::yield_now().await;
+            drop(rep);
+            events.recv().await
+        };
+        let (r, event) = timeout(WAIT, async { tokio::join!(waiting, close) })
+            .await
+            .expect("the receive ends");
+        let event = event.expect("the requester sees its peer go while it waits");
+        assert_eq!(
+            Event::parse(&event).unwrap().event,
+            monitor::DISCONNECTED,
+            "over {ep}"
+        );
+        assert!(matches!(r, Err(Error::WouldBlock)), "over {ep}: {r:?}");
     }
 }
 

@@ -2447,12 +2447,13 @@ impl SocketCore {
             Some(false) => return Direct::Park,
             Some(true) => {}
         }
-        // Not woken by our own delivery below (tokio would look for I/O
-        // once more before it polls us again).
-        *listener = None;
         let mut batch = Vec::new();
         let (guard, open) = wire.read_direct(self.inbox_room(id), &mut batch, true);
-        if !batch.is_empty() {
+        let delivered = !batch.is_empty();
+        if delivered {
+            // Not woken by our own delivery (tokio would look for I/O once
+            // more before it polls us again): the caller looks afresh.
+            *listener = None;
             // Under the wire's lock, so the driver's deliveries keep their order.
             self.deliver(id, &mut batch);
         }
@@ -2466,10 +2467,12 @@ impl SocketCore {
         drop(guard);
         waiting.drained = Some(drained && open);
         drop(waiting);
-        if open {
+        if open || delivered {
             Direct::Retry
         } else {
-            // End of stream or an error: the driver's to handle.
+            // End of stream or an error: the driver's to handle (the wire
+            // is marked, so no direct wait comes back to it); wait on the
+            // listener, made before the caller last looked.
             Direct::Park
         }
     }
@@ -2596,12 +2599,15 @@ mod tests {
         publisher.set_sndhwm(0);
         publisher.set_rcvtimeo(Some(Duration::from_secs(10)));
         publisher.set_linger(Some(Duration::ZERO));
+        // Small kernel buffers, as in the test below.
+        publisher.update_options(|o| o.sndbuf = Some(32 * 1024));
         publisher.bind("tcp://127.0.0.1:*").unwrap();
         let receiving = Context::new();
         let subs: Vec<_> = (0..SUBS)
             .map(|_| {
                 let sub = receiving.socket(SocketType::Sub).unwrap();
                 sub.set_rcvhwm(0);
+                sub.update_options(|o| o.rcvbuf = Some(32 * 1024));
                 sub.set_rcvtimeo(Some(Duration::from_secs(10)));
                 sub.subscribe(b"").unwrap();
                 sub.connect(&publisher.last_endpoint()).unwrap();
@@ -2618,16 +2624,14 @@ mod tests {
             let _ = held.recv();
         });
         running.recv().unwrap();
-        let halfway = std::sync::Barrier::new(SUBS);
+        let (halfway, halves) = std::sync::mpsc::channel::<()>();
         std::thread::scope(|s| {
             for sub in &subs {
-                let (halfway, release) = (&halfway, release.clone());
+                let halfway = halfway.clone();
                 s.spawn(move || {
                     for i in 0..N {
-                        if i == N / 2 && halfway.wait().is_leader() {
-                            // Every subscriber got half with the I/O
-                            // thread held; the last batches are its own.
-                            release.send(()).unwrap();
+                        if i == N / 2 {
+                            let _ = halfway.send(());
                         }
                         let m = sub.recv().expect("every message arrives");
                         assert_eq!(&m[0][..4], &i.to_be_bytes(), "in order");
@@ -2639,6 +2643,16 @@ mod tests {
                 m[..4].copy_from_slice(&i.to_be_bytes());
                 publisher.send(m.to_vec()).unwrap();
             }
+            // Every subscriber got half with the I/O thread held (a
+            // subscriber that fails drops its sender: no wait for ever);
+            // the last batches are the I/O thread's to write.
+            drop(halfway);
+            for _ in 0..SUBS {
+                halves
+                    .recv_timeout(Duration::from_secs(20))
+                    .expect("each subscriber gets half with the I/O thread held");
+            }
+            drop(release);
         });
     }
 
@@ -2656,9 +2670,14 @@ mod tests {
         let receiving = Context::new();
         let pull = receiving.socket(SocketType::Pull).unwrap();
         pull.set_rcvtimeo(Some(Duration::from_secs(10)));
+        // Small kernel buffers: the sender's writes meet a full one often,
+        // and must go on once the receiver has made room, though the I/O
+        // thread that would see the descriptor writable again is held.
+        pull.update_options(|o| o.rcvbuf = Some(32 * 1024));
         pull.bind("tcp://127.0.0.1:*").unwrap();
         let ctx = Context::new();
         let push = ctx.socket(SocketType::Push).unwrap();
+        push.update_options(|o| o.sndbuf = Some(32 * 1024));
         push.set_sndtimeo(Some(Duration::from_secs(10)));
         push.set_linger(Some(Duration::ZERO));
         push.connect(&pull.last_endpoint()).unwrap();

@@ -22,7 +22,7 @@
 //! state only ever *tries* the wire's lock, so the two cannot deadlock.
 
 use std::io::{self, IoSlice};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,7 +42,8 @@ const IOV: usize = 64;
 const LONG_HEADER: usize = 9;
 /// Read buffer growth step.
 const READ_CHUNK: usize = 64 * 1024;
-/// Most bytes a direct read takes at a time.
+/// Most bytes a blocking direct read takes at a time (it zeroes its window
+/// first); an async one reads into the buffer's spare room, as the driver.
 const DIRECT_READ: usize = 16 * 1024;
 /// Reads per turn before the driver turns to writing again.
 const READS_PER_WAKE: usize = 4;
@@ -89,6 +90,9 @@ pub(crate) trait Io: Send + Sync {
     /// A read through the reactor, for an async direct reader it woke:
     /// as much as the buffer has room for, into its spare capacity.
     fn read_ready(&self, buf: &mut BytesMut) -> io::Result<usize>;
+    /// A non-blocking vectored write straight to the descriptor, not
+    /// through the reactor's readiness (no SIGPIPE, as the driver's).
+    fn write_now(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
 }
 
 impl<S: super::Stream> Io for S {
@@ -117,6 +121,9 @@ impl<S: super::Stream> Io for S {
     }
     fn read_ready(&self, buf: &mut BytesMut) -> io::Result<usize> {
         super::Stream::try_read_buf(self, buf)
+    }
+    fn write_now(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        socket2::SockRef::from(self).send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL)
     }
 }
 
@@ -166,6 +173,12 @@ pub(crate) struct Wire {
     /// The driver left a readable descriptor to that thread, and waits to
     /// hear from it before it reads again.
     deferred: AtomicBool,
+    /// Counts direct waits begun, and the wait the driver last deferred
+    /// to: it defers once per wait, so a waiter that is never polled again
+    /// (an async receive left pending) holds the input up for [`DEFER`]
+    /// at most.
+    waits: AtomicU64,
+    deferred_to: AtomicU64,
 }
 
 /// What the lock of a [`Wire`] guards.
@@ -241,6 +254,8 @@ impl Wire {
             large_direct,
             direct_waiting: AtomicBool::new(false),
             deferred: AtomicBool::new(false),
+            waits: AtomicU64::new(0),
+            deferred_to: AtomicU64::new(0),
         }
     }
 
@@ -347,8 +362,11 @@ impl Wire {
         // is behind), the next try comes a batch later, not with every
         // message.
         w.encoded = 0;
+        // Around the reactor: the driver, held up, may not have seen the
+        // descriptor writable again since a write met a full kernel buffer,
+        // and a write through the reactor would then not even be tried.
         let r = match &w.io {
-            Some(io) => write_some(&mut w.conn, |bufs| io.try_write_vectored(bufs)),
+            Some(io) => write_some(&mut w.conn, |bufs| io.write_now(bufs)),
             None => Ok(()),
         };
         if let Err(e) = r {
@@ -457,7 +475,8 @@ impl Wire {
                 Ok(n) => {
                     total += n;
                     self.received();
-                    // (A direct read offers at most DIRECT_READ of the room.)
+                    // (A blocking direct read offers at most DIRECT_READ of
+                    // the room; for the others a full read means one more.)
                     n < room.min(DIRECT_READ)
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -520,6 +539,7 @@ impl Wire {
 
     /// A thread begins to wait on the descriptor for a direct read.
     pub(crate) fn begin_direct_wait(&self) {
+        self.waits.fetch_add(1, Ordering::SeqCst);
         self.direct_waiting.store(true, Ordering::SeqCst);
     }
 
@@ -553,6 +573,11 @@ impl Wire {
     /// own: the direct read saved nothing.
     pub(crate) fn defer_to_direct(&self) -> bool {
         if !self.direct_waiting.load(Ordering::SeqCst) {
+            return false;
+        }
+        // Once per wait (only the driver calls this).
+        let wait = self.waits.load(Ordering::SeqCst);
+        if self.deferred_to.swap(wait, Ordering::Relaxed) == wait {
             return false;
         }
         self.deferred.store(true, Ordering::SeqCst);
@@ -603,7 +628,15 @@ impl Wire {
             }
         }
         let open = match r {
-            Ok(open) => open,
+            // End of stream: the driver's to report, as an error would be.
+            // Marked, so no direct reader finds the descriptor readable
+            // again and reads the end once more (an async one did, in a
+            // loop, with the driver deferring to it).
+            Ok(false) => {
+                w.failed = Some(io::ErrorKind::UnexpectedEof.into());
+                false
+            }
+            Ok(true) => true,
             Err(e) => {
                 w.failed = Some(e);
                 false
