@@ -11,26 +11,10 @@ use ferromq::monitor::{self, Event};
 use ferromq::{Context, Error, Message, Socket, SocketType};
 
 mod common;
-use common::{let_it_wait, sock, WAIT};
+use common::{let_it_wait, sock, varied_payload as payload, WAIT};
 
 fn endpoints(name: &str) -> [String; 2] {
-    let dir = std::env::temp_dir().join(format!("ferromq-direct-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_file(&dir);
-    [
-        "tcp://127.0.0.1:*".to_string(),
-        format!("ipc://{}", dir.display()),
-    ]
-}
-
-/// A payload for message `seq`: sizes vary from a byte to 300 KB, so some
-/// direct writes finish at once and some leave the rest to the driver.
-fn payload(seq: u32) -> Vec<u8> {
-    let size = match seq % 97 {
-        0 => 300_000,
-        n if n % 7 == 0 => 20_000,
-        n => n as usize,
-    };
-    vec![(seq % 251) as u8; size]
+    common::tcp_and_ipc(&format!("direct-{name}"))
 }
 
 fn seq_of(m: &Message) -> u32 {

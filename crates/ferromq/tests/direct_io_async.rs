@@ -16,30 +16,11 @@ use ferromq::{AsyncSocket, Context, Error, Message, SocketType};
 use tokio::runtime::Handle;
 use tokio::time::timeout;
 
-const WAIT: Duration = Duration::from_secs(10);
+mod common;
+use common::{varied_payload as payload, WAIT};
 
 fn endpoints(name: &str) -> [String; 2] {
-    let dir = std::env::temp_dir().join(format!(
-        "ferromq-direct-async-{}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&dir);
-    [
-        "tcp://127.0.0.1:*".to_string(),
-        format!("ipc://{}", dir.display()),
-    ]
-}
-
-/// A payload for message `seq`: from a byte to 300 KB, so that some
-/// replies arrive in several pieces, read by the receive and the
-/// connection's task in turn.
-fn payload(seq: u32) -> Vec<u8> {
-    let size = match seq % 97 {
-        0 => 300_000,
-        n if n % 7 == 0 => 20_000,
-        n => n as usize,
-    };
-    vec![(seq % 251) as u8; size]
+    common::tcp_and_ipc(&format!("direct-async-{name}"))
 }
 
 /// A socket of a context on this runtime (the connections' tasks share the

@@ -876,17 +876,25 @@ impl SocketCore {
             self.readable.notify(n);
         }
         self.signal_fd();
-        self.wake_direct_readers();
+        // (An async direct reader listens on the event, notified above.)
+        self.signal_direct_wake();
     }
 
-    /// Wakes receivers waiting on a connection's descriptor, so they look
-    /// again (a connection ending must not stay open for them).
-    pub(crate) fn wake_direct_readers(&self) {
+    /// Wakes a blocking receive waiting on a connection's descriptor.
+    fn signal_direct_wake(&self) {
         if self.direct_waiters.load(Ordering::SeqCst) > 0 {
             if let Some(fd) = self.direct_wake.get() {
                 fd.signal();
             }
-            // An async direct reader waits on the event too.
+        }
+    }
+
+    /// Wakes receives waiting on a connection's descriptor, blocking or
+    /// async, so they look again: the connection ended, and must not stay
+    /// open for them.
+    pub(crate) fn wake_direct_readers(&self) {
+        if self.direct_waiters.load(Ordering::SeqCst) > 0 {
+            self.signal_direct_wake();
             self.readable.notify(usize::MAX);
         }
     }
@@ -2362,14 +2370,7 @@ impl SocketCore {
             return r;
         }
         if conn_ready {
-            let mut batch = Vec::new();
-            let (guard, open) = wire.read_direct(self.inbox_room(id), &mut batch, false);
-            if !batch.is_empty() {
-                // Under the wire's lock, so the driver's deliveries keep their order.
-                self.deliver(id, &mut batch);
-            }
-            let drained = guard.drained();
-            drop(guard);
+            let (_, drained, open) = self.read_and_deliver(id, wire, false, || {});
             // After the read: a driver that left the input to us reads
             // again now if we left some.
             wire.end_direct_wait(drained && open);
@@ -2382,6 +2383,28 @@ impl SocketCore {
             wire.end_direct_wait(false);
         }
         Direct::Retry
+    }
+
+    /// A direct read of `wire` (see [`Wire::read_direct`]); what it decoded
+    /// is delivered under the wire's lock, so the driver's deliveries keep
+    /// their order, after `before_delivery`. Returns whether it delivered,
+    /// whether it read until the kernel had no more, and whether the
+    /// stream is still open.
+    fn read_and_deliver(
+        &self,
+        id: PeerId,
+        wire: &Wire,
+        via_reactor: bool,
+        before_delivery: impl FnOnce(),
+    ) -> (bool, bool, bool) {
+        let mut batch = Vec::new();
+        let (guard, open) = wire.read_direct(self.inbox_room(id), &mut batch, via_reactor);
+        let delivered = !batch.is_empty();
+        if delivered {
+            before_delivery();
+            self.deliver(id, &mut batch);
+        }
+        (delivered, guard.drained(), open)
     }
 
     /// Async counterpart of [`wait_direct`](Self::wait_direct): waits for
@@ -2432,7 +2455,7 @@ impl SocketCore {
                     return Poll::Ready(None);
                 }
             }
-            io.poll_readable(cx).map(|r| Some(r.is_ok()))
+            io.poll_read_ready(cx).map(|r| Some(r.is_ok()))
         });
         let readable = match deadline {
             None => wait.await,
@@ -2447,24 +2470,9 @@ impl SocketCore {
             Some(false) => return Direct::Park,
             Some(true) => {}
         }
-        let mut batch = Vec::new();
-        let (guard, open) = wire.read_direct(self.inbox_room(id), &mut batch, true);
-        let delivered = !batch.is_empty();
-        if delivered {
-            // Not woken by our own delivery (tokio would look for I/O once
-            // more before it polls us again): the caller looks afresh.
-            *listener = None;
-            // Under the wire's lock, so the driver's deliveries keep their order.
-            self.deliver(id, &mut batch);
-        }
-        let drained = guard.drained();
-        if drained {
-            // As the driver does after a short read: the next poll waits
-            // for new input rather than find the old readiness and read
-            // nothing.
-            io.forget_readable();
-        }
-        drop(guard);
+        // Not woken by our own delivery (tokio would look for I/O once more
+        // before it polls us again): the caller looks afresh.
+        let (delivered, drained, open) = self.read_and_deliver(id, wire, true, || *listener = None);
         waiting.drained = Some(drained && open);
         drop(waiting);
         if open || delivered {
@@ -2584,6 +2592,39 @@ mod tests {
     use std::sync::atomic::Ordering;
     use std::time::Duration;
 
+    /// Messages a sender in the held-up tests below stays ahead of its
+    /// receivers at most: more than a flush's worth of 16-byte messages
+    /// (64 KiB, ~3,300), so the receivers always have the next one coming,
+    /// and far less than the 256 KiB a sender encodes ahead before it
+    /// queues (it writes only while it encodes).
+    const LEAD: u32 = 5_000;
+
+    /// Waits until `received` reaches `i - LEAD` (10 s at most).
+    fn keep_within_lead(received: &std::sync::atomic::AtomicU32, i: u32) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while received.load(Ordering::Acquire) + LEAD < i {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the receiver gets message {}",
+                i - LEAD
+            );
+            std::thread::yield_now();
+        }
+    }
+
+    /// Blocks the I/O thread of `s`'s context (its only one) with a task
+    /// of its own, until the returned sender is used or dropped.
+    fn hold_io_thread(s: &crate::Socket) -> std::sync::mpsc::Sender<()> {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        s.spawn_on_io(async move {
+            started.send(()).unwrap();
+            let _ = held.recv();
+        });
+        running.recv().unwrap();
+        release
+    }
+
     /// As below for a publisher: its stream of small messages reaches its
     /// subscribers while its I/O thread is held up, the publisher writing
     /// each connection's batch itself once the state is let go. Without
@@ -2617,16 +2658,13 @@ mod tests {
         for _ in 0..SUBS {
             assert_eq!(&publisher.recv().unwrap()[0][..], b"\x01");
         }
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let (started, running) = std::sync::mpsc::channel::<()>();
-        publisher.spawn_on_io(async move {
-            started.send(()).unwrap();
-            let _ = held.recv();
-        });
-        running.recv().unwrap();
+        let release = hold_io_thread(&publisher);
         let (halfway, halves) = std::sync::mpsc::channel::<()>();
+        let received: Vec<_> = (0..SUBS)
+            .map(|_| std::sync::atomic::AtomicU32::new(0))
+            .collect();
         std::thread::scope(|s| {
-            for sub in &subs {
+            for (sub, received) in subs.iter().zip(&received) {
                 let halfway = halfway.clone();
                 s.spawn(move || {
                     for i in 0..N {
@@ -2635,10 +2673,14 @@ mod tests {
                         }
                         let m = sub.recv().expect("every message arrives");
                         assert_eq!(&m[0][..4], &i.to_be_bytes(), "in order");
+                        received.store(i + 1, Ordering::Release);
                     }
                 });
             }
             for i in 0..N {
+                if i < N / 2 {
+                    received.iter().for_each(|r| keep_within_lead(r, i));
+                }
                 let mut m = [0u8; 16];
                 m[..4].copy_from_slice(&i.to_be_bytes());
                 publisher.send(m.to_vec()).unwrap();
@@ -2688,13 +2730,8 @@ mod tests {
         };
         push.send(msg(0)).unwrap();
         pull.recv().unwrap();
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let (started, running) = std::sync::mpsc::channel::<()>();
-        push.spawn_on_io(async move {
-            started.send(()).unwrap();
-            let _ = held.recv();
-        });
-        running.recv().unwrap();
+        let release = hold_io_thread(&push);
+        let received = std::sync::atomic::AtomicU32::new(0);
         std::thread::scope(|s| {
             s.spawn(|| {
                 for i in 1..=N {
@@ -2704,9 +2741,11 @@ mod tests {
                     }
                     let m = pull.recv().expect("every message arrives");
                     assert_eq!(&m[0][..4], &i.to_be_bytes(), "in order");
+                    received.store(i, Ordering::Release);
                 }
             });
             for i in 1..=N / 2 + 10_000 {
+                keep_within_lead(&received, i);
                 push.send(msg(i))
                     .unwrap_or_else(|e| panic!("send {i} with the I/O thread held: {e:?}"));
             }

@@ -124,9 +124,13 @@ pub(crate) fn send_vectored<S>(stream: &S, bufs: &[IoSlice<'_>]) -> io::Result<u
 where
     S: TryIo + std::os::fd::AsFd,
 {
-    stream.try_io(Interest::WRITABLE, || {
-        socket2::SockRef::from(stream).send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL)
-    })
+    stream.try_io(Interest::WRITABLE, || send_now(stream, bufs))
+}
+
+/// The write of [`send_vectored`], straight to the descriptor, whatever the
+/// reactor last saw of it.
+pub(crate) fn send_now(stream: &impl std::os::fd::AsFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    socket2::SockRef::from(stream).send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL)
 }
 
 /// tokio's `try_io`, for the streams that have it.

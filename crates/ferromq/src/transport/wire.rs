@@ -82,14 +82,13 @@ pub(crate) trait Io: Send + Sync {
     /// when a direct reader's own poll wakes it).
     fn read_now(&self, buf: &mut BytesMut) -> io::Result<usize>;
     fn fd(&self) -> std::os::fd::BorrowedFd<'_>;
-    /// Readiness for reading through the reactor, for an async direct
-    /// reader (one at a time: the reactor keeps one waker for it).
-    fn poll_readable(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>>;
-    /// Forgets the reactor's readiness for reading (the kernel had no more).
-    fn forget_readable(&self);
-    /// A read through the reactor, for an async direct reader it woke:
-    /// as much as the buffer has room for, into its spare capacity.
-    fn read_ready(&self, buf: &mut BytesMut) -> io::Result<usize>;
+    /// For an async direct reader, as the stream's own methods of these
+    /// names: readiness through the reactor (one reader at a time: the
+    /// reactor keeps one waker for it), forgetting it after a short read,
+    /// and a read through it into the buffer's spare room.
+    fn poll_read_ready(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>>;
+    fn clear_readable(&self);
+    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize>;
     /// A non-blocking vectored write straight to the descriptor, not
     /// through the reactor's readiness (no SIGPIPE, as the driver's).
     fn write_now(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
@@ -113,17 +112,17 @@ impl<S: super::Stream> Io for S {
     fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.as_fd()
     }
-    fn poll_readable(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
+    fn poll_read_ready(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
         super::Stream::poll_read_ready(self, cx)
     }
-    fn forget_readable(&self) {
+    fn clear_readable(&self) {
         super::Stream::clear_readable(self);
     }
-    fn read_ready(&self, buf: &mut BytesMut) -> io::Result<usize> {
+    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
         super::Stream::try_read_buf(self, buf)
     }
     fn write_now(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        socket2::SockRef::from(self).send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL)
+        super::send_now(self, bufs)
     }
 }
 
@@ -600,8 +599,9 @@ impl Wire {
     /// is still open and sound. Whatever else happens (end of stream, an
     /// error, a PONG to send) is left to the driver, which is woken for it.
     /// `via_reactor`: the reader was woken by the reactor (an async one),
-    /// so it reads as the driver does; a thread woken by its own poll reads
-    /// around the reactor.
+    /// so it reads (and forgets readiness after a short read) as the
+    /// driver does; a thread woken by its own poll reads around the
+    /// reactor.
     pub(crate) fn read_direct(
         &self,
         budget: usize,
@@ -615,7 +615,7 @@ impl Wire {
         };
         let r = self.read_input(w, budget, batch, |buf| {
             if via_reactor {
-                io.read_ready(buf)
+                io.try_read_buf(buf)
             } else {
                 io.read_now(buf)
             }
@@ -642,6 +642,12 @@ impl Wire {
                 false
             }
         };
+        if via_reactor && w.drained {
+            // As the driver does after a short read: the next poll waits
+            // for new input rather than find the old readiness and read
+            // nothing.
+            io.clear_readable();
+        }
         if !open || !w.conn.transmit_is_empty() {
             self.driver.notify_one();
         }

@@ -27,6 +27,28 @@ pub fn let_it_wait() {
     std::thread::sleep(Duration::from_millis(50));
 }
 
+/// A tcp endpoint and an ipc one (a path unique to this process and
+/// `name`), to run a test over both.
+pub fn tcp_and_ipc(name: &str) -> [String; 2] {
+    let path = std::env::temp_dir().join(format!("ferromq-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    [
+        "tcp://127.0.0.1:*".to_string(),
+        format!("ipc://{}", path.display()),
+    ]
+}
+
+/// A payload for message `seq`: from a byte to 300 KB, so that some are
+/// written or read in one go and some in several pieces.
+pub fn varied_payload(seq: u32) -> Vec<u8> {
+    let size = match seq % 97 {
+        0 => 300_000,
+        n if n % 7 == 0 => 20_000,
+        n => n as usize,
+    };
+    vec![(seq % 251) as u8; size]
+}
+
 /// Raw ZMTP 3.1, to play a peer byte by byte.
 pub mod raw {
     /// A ZMTP 3.1 greeting for `mechanism`, as a client.
