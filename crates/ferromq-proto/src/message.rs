@@ -116,7 +116,7 @@ impl Carved {
 /// * a mid-sized frame ([`CARVED_FROM`] bytes to 64 KiB) is cut out of a
 ///   64 KiB chunk, which is reused once every frame cut from it is gone:
 ///   in place, or, for a sender running ahead of its queue, as one of the
-///   last [`CARVED_HELD`] chunks it filled. Else a queue of such messages
+///   last 64 chunks it filled. Else a queue of such messages
 ///   costs one allocation per chunk, freed on the thread that is done with
 ///   them (an I/O thread writing them, an inproc receiver): freeing memory
 ///   another thread allocated takes the allocator's lock, and a queue
@@ -129,8 +129,8 @@ impl Carved {
 ///   ~2.5 -> ~3.8-4.6 M, then median ~4.2 -> ~5.3 M;
 /// * a large frame (64 KiB to 4 MiB) goes into a buffer this thread copied
 ///   an earlier frame into, once that frame is gone everywhere (written out
-///   by its connection, or dropped by an inproc receiver): up to 8 buffers
-///   and 8 MiB are kept per thread. A sender of large copies otherwise has
+///   by its connection, or dropped by an inproc receiver): up to 96
+///   buffers and 8 MiB are kept per thread. A sender of large copies otherwise has
 ///   a new buffer for each; freed a few at a time, they leave the top of
 ///   the heap free, glibc gives it back, and every page of the next copies
 ///   faults in again (1 MiB messages over ipc, sent from one task: ~200

@@ -199,12 +199,7 @@ async fn a_peer_closing_while_an_async_receive_waits_is_noticed() {
     for (i, ep) in endpoints("close").into_iter().enumerate() {
         let ctx = here();
         let other = Context::new();
-        let rep = sock(&other, SocketType::Rep);
-        rep.bind(&ep).unwrap();
-        let ep = rep.last_endpoint();
-        let req = sock(&ctx, SocketType::Req);
-        let events = watch(&ctx, &req, &format!("close-{i}"));
-        req.connect(&ep).unwrap();
+        let (rep, req, events, ep) = watched_pair(&ctx, &other, &ep, &format!("close-{i}"));
         req.send(b"ping".to_vec()).await.unwrap();
         rep.recv().await.unwrap();
         req.set_rcvtimeo(Some(Duration::from_secs(2)));
@@ -227,6 +222,24 @@ async fn a_peer_closing_while_an_async_receive_waits_is_noticed() {
     }
 }
 
+/// A REP bound at `ep` on `other` (a context with I/O threads of its
+/// own) and a REQ of `ctx` connected to it, watched for DISCONNECTED;
+/// with the endpoint bound.
+fn watched_pair(
+    ctx: &Context,
+    other: &Context,
+    ep: &str,
+    name: &str,
+) -> (AsyncSocket, AsyncSocket, AsyncSocket, String) {
+    let rep = sock(other, SocketType::Rep);
+    rep.bind(ep).unwrap();
+    let ep = rep.last_endpoint();
+    let req = sock(ctx, SocketType::Req);
+    let events = watch(ctx, &req, name);
+    req.connect(&ep).unwrap();
+    (rep, req, events, ep)
+}
+
 /// A monitor of `s` on DISCONNECTED, as a PAIR socket.
 fn watch(ctx: &Context, s: &AsyncSocket, name: &str) -> AsyncSocket {
     let ep = format!("inproc://direct-async-monitor-{name}");
@@ -243,14 +256,8 @@ fn watch(ctx: &Context, s: &AsyncSocket, name: &str) -> AsyncSocket {
 async fn a_peer_leaving_after_async_direct_reads_is_noticed() {
     for (i, ep) in endpoints("leave").into_iter().enumerate() {
         let ctx = here();
-        // The replier has I/O threads of its own.
         let other = Context::new();
-        let rep = sock(&other, SocketType::Rep);
-        rep.bind(&ep).unwrap();
-        let ep = rep.last_endpoint();
-        let req = sock(&ctx, SocketType::Req);
-        let events = watch(&ctx, &req, &format!("leave-{i}"));
-        req.connect(&ep).unwrap();
+        let (rep, req, events, ep) = watched_pair(&ctx, &other, &ep, &format!("leave-{i}"));
         let server = async {
             for _ in 0..200 {
                 let m = rep.recv().await.unwrap();

@@ -586,7 +586,8 @@ pub(crate) fn push(from: &SocketCore, link: &InprocLink) {
 /// Large messages a sender may have waiting in an inproc flow before
 /// `send_now` says it is behind (an async sender then yields to let the
 /// receiver, perhaps a task of its runtime, catch up). Fewer than the
-/// buffers `Message::copy_from_slice` reuses per thread (8), with room for
+/// buffers `Message::copy_from_slice` reuses per thread (8 of 1 MiB, more
+/// of smaller ones), with room for
 /// the one a receiver still holds: a sender of large copies that yields
 /// then finds them free again. Yielding whenever one was waiting cost two
 /// tasks of one runtime exchanging pooled buffers (zero copy) ~40% of

@@ -907,7 +907,7 @@ mod tests {
         drop(oldest);
         // What the allocator would hand out next, were the buffer freed.
         let other = vec![0u8; LEN];
-        // The rest of the current buffer first, then the freed one.
+        // The next frame goes into the freed buffer.
         let next = frame(&mut spares, &mut rbuf, LEN);
         assert_eq!(next.1, at);
         drop(other);
