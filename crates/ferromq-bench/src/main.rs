@@ -695,7 +695,18 @@ fn machine() -> String {
         })
         .unwrap_or_else(|| "unknown CPU".into());
     let (a, b, c) = zmq::version();
-    format!("{cores} cores, {cpu}; libzmq {a}.{b}.{c} (zmq crate, built from source)")
+    // The tcp rows move with the kernel and its congestion control: on this
+    // project's VM, BBR's pacing made raw TCP at 64 KiB ~3x slower than
+    // CUBIC (see BENCHMARKS.md, run of 2026-12-07 late evening).
+    let proc_line = |path: &str| {
+        std::fs::read_to_string(path).map_or_else(|_| "unknown".into(), |s| s.trim().to_owned())
+    };
+    let kernel = proc_line("/proc/sys/kernel/osrelease");
+    let cc = proc_line("/proc/sys/net/ipv4/tcp_congestion_control");
+    format!(
+        "{cores} cores, {cpu}; Linux {kernel}, tcp congestion control {cc}; \
+         libzmq {a}.{b}.{c} (zmq crate, built from source)"
+    )
 }
 
 fn run(args: &RunArgs) -> Result<()> {
