@@ -112,9 +112,9 @@ async fn a_sending_task_lets_its_connection_write_as_it_goes() {
     drop(ctx);
 }
 
-/// On the application's runtime, a large message is written to the kernel
-/// by `send` itself whenever the connection has nothing else to write, in
-/// a stream of them too: its buffer is released before `send` returns (so
+/// On the application's runtime, a message of 256 KiB or more is written
+/// to the kernel by `send` itself whenever the connection has nothing else
+/// to write, in a stream of them too: its buffer is released before `send` returns (so
 /// the application's next buffer of that size reuses its memory), not when
 /// the connection's task next runs. Each message here goes out into empty
 /// socket buffers, which take it whole.
@@ -154,7 +154,7 @@ async fn a_large_message_is_written_by_send_itself() {
     .unwrap();
     for i in 0..4u8 {
         let released = Arc::new(AtomicBool::new(false));
-        let payload = Watched(vec![i; 128 << 10], released.clone());
+        let payload = Watched(vec![i; 256 << 10], released.clone());
         push.send(ferromq::Bytes::from_owner(payload))
             .await
             .unwrap();
@@ -164,7 +164,7 @@ async fn a_large_message_is_written_by_send_itself() {
         );
         pull = tokio::task::spawn_blocking(move || {
             let m = pull.recv().unwrap();
-            assert_eq!((m[0].len(), m[0][0]), (128 << 10, i));
+            assert_eq!((m[0].len(), m[0][0]), (256 << 10, i));
             pull
         })
         .await
