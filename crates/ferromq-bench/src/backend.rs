@@ -86,7 +86,7 @@ macro_rules! ferromq_backend {
             }
 
             async fn send(&mut self, data: &[u8]) -> Result<()> {
-                self.sock.send(ferromq::Message::copy_from_slice(data)) $(.$aw)? ?;
+                self.sock.send_slice(data) $(.$aw)? ?;
                 Ok(())
             }
 

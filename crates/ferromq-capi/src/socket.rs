@@ -132,6 +132,20 @@ impl Sock {
         }
     }
 
+    /// Sends a message of one frame with the bytes of `data` if they can go
+    /// straight onto a connection now (see `ferromq::Socket::send_slice`):
+    /// no multipart message under way and no SNDMORE. False: nothing was
+    /// sent, and the caller sends a copy as usual.
+    pub fn try_send_slice(&self, data: &[u8], flags: i32) -> bool {
+        if flags & ZMQ_SNDMORE != 0 || !self.kind.can_send() {
+            return false;
+        }
+        let sending = self.sending.lock();
+        // Held while sending: a frame another thread adds meanwhile would
+        // otherwise go out after this message, not before it.
+        sending.is_empty() && self.sock.try_send_slice(data)
+    }
+
     /// Sends one frame; returns its size or an errno.
     pub fn send_frame(&self, frame: Frame, flags: i32) -> Result<usize, i32> {
         if !self.kind.can_send() {
@@ -419,6 +433,10 @@ pub extern "C" fn zmq_disconnect(s: *mut c_void, addr: *const c_char) -> i32 {
 
 fn send_bytes(s: *mut c_void, frame: Frame, flags: i32) -> i32 {
     let Some(sock) = Sock::get(s) else { return -1 };
+    send_frame_on(&sock, frame, flags)
+}
+
+fn send_frame_on(sock: &Sock, frame: Frame, flags: i32) -> i32 {
     match sock.send_frame(frame, flags) {
         Ok(n) => n.min(i32::MAX as usize) as i32,
         Err(e) => fail(e, -1),
@@ -431,15 +449,21 @@ pub extern "C" fn zmq_send(s: *mut c_void, buf: *const c_void, len: usize, flags
         if buf.is_null() && len != 0 {
             return fail(libc::EFAULT, -1);
         }
-        let frame = if len == 0 {
-            Frame::new()
+        let data: &[u8] = if len == 0 {
+            &[]
         } else {
-            // SAFETY: the caller passes `len` readable bytes. (Small copies
-            // are inline; large ones reuse buffers the connection is done
-            // with: see `copy_frame`.)
-            Frame::copy_from_slice(unsafe { std::slice::from_raw_parts(buf as *const u8, len) })
+            // SAFETY: the caller passes `len` readable bytes, which it keeps
+            // until we return.
+            unsafe { std::slice::from_raw_parts(buf as *const u8, len) }
         };
-        send_bytes(s, frame, flags)
+        // Straight onto the connection when it takes them, with no message
+        // made; else a copy (small ones inline; large ones in buffers the
+        // connection is done with: see `copy_frame`).
+        let Some(sock) = Sock::get(s) else { return -1 };
+        if sock.try_send_slice(data, flags) {
+            return len.min(i32::MAX as usize) as i32;
+        }
+        send_frame_on(&sock, Frame::copy_from_slice(data), flags)
     })
 }
 

@@ -461,6 +461,40 @@ impl Connection {
         }
     }
 
+    /// Queues a message of one frame whose body is copied from `body`,
+    /// as [`send_message`](Self::send_message) would queue
+    /// `Message::copy_from_slice(body)`, without making that message: the
+    /// body goes straight into the output, or, if large, into a buffer of
+    /// its own.
+    pub fn send_slice(&mut self, body: &[u8]) {
+        if body.len() >= ZERO_COPY_THRESHOLD {
+            encode_header(&mut self.out.tail, false, false, body.len());
+            self.push_copied(body);
+        } else {
+            encode_frame(&mut self.out.tail, false, false, body);
+        }
+    }
+
+    /// Queues bytes that are already framed: the rest of frames written in
+    /// part from the application's own buffer (whose headers came from
+    /// [`frame::header`](crate::wire::frame::header)). Anything else breaks
+    /// the stream for the peer.
+    pub fn send_framed(&mut self, bytes: &[u8]) {
+        if bytes.len() >= ZERO_COPY_THRESHOLD {
+            self.push_copied(bytes);
+        } else {
+            self.out.tail.extend_from_slice(bytes);
+        }
+    }
+
+    /// `bytes` copied into a chunk of the output of their own (in memory
+    /// that copies of large frames go round: see `copy_frame`), so that
+    /// the small-frame buffer does not grow to their size.
+    fn push_copied(&mut self, bytes: &[u8]) {
+        self.out.seal_tail();
+        self.out.chunks.push_back(crate::message::copy_frame(bytes));
+    }
+
     fn push_frame(&mut self, more: bool, body: &Frame) {
         if let Some(shared) = body.as_shared().filter(|b| b.len() >= ZERO_COPY_THRESHOLD) {
             encode_header(&mut self.out.tail, more, false, shared.len());
@@ -735,6 +769,50 @@ mod tests {
             taken.advance(done);
             n -= done;
         }
+    }
+
+    /// A message sent from a slice goes out as the same bytes as one sent
+    /// as a copied message, small, large or written in part from the
+    /// slice with the rest queued framed; the peer gets each once, in order.
+    #[test]
+    fn slices_and_framed_rests_encode_as_messages_do() {
+        let mut p = Pair::of(SocketType::Push, SocketType::Pull);
+        p.drive().unwrap();
+        events(&mut p.a);
+        events(&mut p.b);
+        let bodies: Vec<Vec<u8>> = [0usize, 5, 255, 256, 8191, 8192, 70_000]
+            .iter()
+            .map(|&n| (0..n).map(|i| (i % 251) as u8).collect())
+            .collect();
+        let mut want = BytesMut::new();
+        for b in &bodies {
+            p.a.send_message(&Message::copy_from_slice(b));
+            want.extend_from_slice(&drain(&mut p.a));
+        }
+        let mut got = BytesMut::new();
+        for (i, b) in bodies.iter().enumerate() {
+            if i % 2 == 0 {
+                p.a.send_slice(b);
+            } else {
+                // As a direct write that got `k` bytes of header and body
+                // out, queueing the rest.
+                let (h, n) = crate::wire::frame::header(false, false, b.len());
+                let mut framed = h[..n].to_vec();
+                framed.extend_from_slice(b);
+                let k = framed.len() / 3;
+                got.extend_from_slice(&framed[..k]);
+                p.a.send_framed(&framed[k..]);
+            }
+            got.extend_from_slice(&drain(&mut p.a));
+        }
+        assert_eq!(got, want);
+        p.b.handle_input(&mut got, p.now).unwrap();
+        let received: Vec<Event> = events(&mut p.b);
+        let expected: Vec<Event> = bodies
+            .iter()
+            .map(|b| Event::Message(Message::copy_from_slice(b)))
+            .collect();
+        assert_eq!(received, expected);
     }
 
     /// A driver that writes taken output without holding the connection

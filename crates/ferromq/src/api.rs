@@ -504,6 +504,23 @@ impl Socket {
         .map_err(|e| pending.fail(e))
     }
 
+    /// Sends a one-frame message with a copy of `data`, as
+    /// `send(Message::copy_from_slice(data))` does, waiting up to the send
+    /// timeout for room. It copies less: a PUSH, DEALER or PAIR socket with
+    /// a single tcp or ipc peer, nothing queued for it, encodes `data`
+    /// straight into the connection's output, or writes it to the kernel
+    /// from `data` itself when the connection is idle (for 8 KiB or more,
+    /// copying only what the kernel does not take); no message is made.
+    /// (The C ABI's `zmq_send` sends this way.)
+    ///
+    /// On failure the copy comes back inside the [`SendError`].
+    pub fn send_slice(&self, data: &[u8]) -> Result<(), SendError> {
+        if self.h.core.try_send_slice(data).is_some() {
+            return Ok(());
+        }
+        self.send(Message::copy_from_slice(data))
+    }
+
     /// Receives a message, waiting up to the receive timeout.
     pub fn recv(&self) -> Result<Message> {
         let core = &self.h.core;
@@ -536,6 +553,16 @@ impl Socket {
         self.h.core.pace();
     }
 
+    /// For a front end with a wait loop of its own (the C ABI's
+    /// `zmq_send`): sends a one-frame message with the bytes of `data`
+    /// without waiting, as [`send_slice`](Self::send_slice) does when they
+    /// can go straight onto a connection. False if they cannot (nothing is
+    /// sent; [`try_send`](Self::try_send) a copy then).
+    #[doc(hidden)]
+    pub fn try_send_slice(&self, data: &[u8]) -> bool {
+        self.h.core.try_send_slice(data).is_some()
+    }
+
     /// The same socket with the async API.
     pub fn into_async(self) -> AsyncSocket {
         AsyncSocket { h: self.h }
@@ -560,6 +587,24 @@ impl AsyncSocket {
             sock: self,
             state: SendState::Start(msg.into()),
         }
+    }
+
+    /// Sends a one-frame message with a copy of `data`, as
+    /// `send(Message::copy_from_slice(data))` does, with less copying (see
+    /// [`Socket::send_slice`]).
+    ///
+    /// Cancel safety: as [`send`](Self::send)'s; `data` is copied before
+    /// the future first waits.
+    pub async fn send_slice(&self, data: &[u8]) -> Result<(), SendError> {
+        if coop_due(data.len()) {
+            // As `send`: a task that sends without ever waiting still lets
+            // the others of its runtime (a connection's among them) run.
+            tokio::task::coop::consume_budget().await;
+        }
+        if self.h.core.try_send_slice(data).is_some() {
+            return Ok(());
+        }
+        self.send(Message::copy_from_slice(data)).await
     }
 
     async fn send_waiting(&self, msg: Message) -> Result<(), SendError> {

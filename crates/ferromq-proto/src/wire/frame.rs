@@ -186,6 +186,36 @@ pub fn encode_header(out: &mut BytesMut, more: bool, command: bool, len: usize) 
     }
 }
 
+/// A frame header for a body of `len` bytes, as [`encode_header`] appends
+/// it: the bytes, and how many of them are used (2 or 9).
+///
+/// ```
+/// use ferromq_proto::wire::frame::header;
+/// let (h, n) = header(false, false, 300);
+/// assert_eq!(&h[..n], &[0x02, 0, 0, 0, 0, 0, 0, 0x01, 0x2c]);
+/// let (h, n) = header(true, false, 5);
+/// assert_eq!(&h[..n], &[0x01, 5]);
+/// ```
+pub fn header(more: bool, command: bool, len: usize) -> ([u8; 9], usize) {
+    let mut flags = 0;
+    if more {
+        flags |= FLAG_MORE;
+    }
+    if command {
+        flags |= FLAG_COMMAND;
+    }
+    let mut h = [0u8; 9];
+    if len > 255 {
+        h[0] = flags | FLAG_LONG;
+        h[1..].copy_from_slice(&(len as u64).to_be_bytes());
+        (h, 9)
+    } else {
+        h[0] = flags;
+        h[1] = len as u8;
+        (h, 2)
+    }
+}
+
 /// Appends a whole frame (header and body) to `out`.
 pub fn encode_frame(out: &mut BytesMut, more: bool, command: bool, body: &[u8]) {
     out.reserve(9 + body.len());

@@ -32,7 +32,7 @@ use crate::monitor;
 use crate::options::Options;
 use crate::socket::readiness::{Readiness, ReadyFd};
 use crate::transport::inproc::{self, Flow, InprocLink};
-use crate::transport::wire::{Encoded, Take, Wire};
+use crate::transport::wire::{Encoded, Out, Take, Wire};
 use crate::transport::LARGE_MESSAGE;
 
 /// A peer's received messages, not yet taken by the application, and the
@@ -437,12 +437,12 @@ fn send_direct<'a>(
     let Some(wire) = wire else {
         return Some(guard);
     };
-    let taken = match wire.try_take(msg) {
+    let taken = match wire.try_take(Out::Msg(msg)) {
         Take::Queue => false,
         Take::Encoded => true,
         Take::Write(w) => {
             drop(guard);
-            wire.send_direct(w, msg);
+            wire.send_direct(w, Out::Msg(msg));
             return None;
         }
         Take::Flush(w) => {
@@ -1516,6 +1516,45 @@ impl SocketCore {
 
     pub fn try_send(&self, msg: Message) -> Result<(), SendError> {
         self.try_send_behind(msg).map(|_| ())
+    }
+
+    /// Sends a one-frame message whose body is `data` without waiting,
+    /// if it can go onto a connection now without being made a message
+    /// first: a PUSH, DEALER or PAIR socket with a single peer, a tcp or
+    /// ipc one with nothing queued for it, whose connection takes the
+    /// bytes (see [`Wire::try_take`]). `None` otherwise: the caller makes
+    /// the message and sends it as usual.
+    pub(crate) fn try_send_slice(&self, data: &[u8]) -> Option<()> {
+        if !matches!(
+            self.kind,
+            SocketType::Push | SocketType::Dealer | SocketType::Pair
+        ) || self.tx_armed.load(Ordering::Acquire)
+            || self.is_dead()
+        {
+            return None;
+        }
+        let guard = self.state.lock();
+        if guard.peers.len() != 1 || guard.opts.conflate {
+            return None;
+        }
+        let p = guard.peers.values().next()?;
+        if !p.connected || !p.out.is_empty() || !p.has_room(&guard.opts) {
+            return None;
+        }
+        let wire = p.wire.clone()?;
+        match wire.try_take(Out::Slice(data)) {
+            Take::Encoded => {}
+            Take::Write(w) => {
+                drop(guard);
+                wire.send_direct(w, Out::Slice(data));
+            }
+            Take::Flush(w) => {
+                drop(guard);
+                wire.flush(w);
+            }
+            Take::Queue => return None,
+        }
+        Some(())
     }
 
     /// As [`try_send`](Self::try_send); `Ok(true)` when the message was

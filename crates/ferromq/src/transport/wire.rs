@@ -134,6 +134,37 @@ impl<S: super::Stream> Io for S {
     }
 }
 
+/// What a sender hands a connection: a message, or the body of a
+/// one-frame message still in the application's buffer (which saves
+/// making a message of a copy, and, written directly, the copy).
+#[derive(Clone, Copy)]
+pub(crate) enum Out<'a> {
+    Msg(&'a Message),
+    Slice(&'a [u8]),
+}
+
+impl Out<'_> {
+    fn byte_len(&self) -> usize {
+        match self {
+            Out::Msg(m) => m.byte_len(),
+            Out::Slice(b) => b.len(),
+        }
+    }
+
+    /// Queues it in `conn`'s output (a copy of a slice).
+    fn encode(&self, conn: &mut Connection) {
+        match self {
+            Out::Msg(m) => conn.send_message(m),
+            Out::Slice(b) => conn.send_slice(b),
+        }
+    }
+}
+
+/// Bodies from this many bytes up that a direct write of an [`Out::Slice`]
+/// writes from the application's buffer; smaller ones are copied into the
+/// output first, which costs less than a second slice per write.
+const DIRECT_SLICE: usize = 8 * 1024;
+
 /// What [`Wire::try_encode`] did with a message.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Encoded {
@@ -287,7 +318,7 @@ impl Wire {
     ///   output was empty. The driver then only writes bytes: the message
     ///   never crosses threads, so its buffers are freed by the thread that
     ///   allocated them, and nothing per message bounces between cores.
-    pub(crate) fn try_take(&self, msg: &Message) -> Take<'_> {
+    pub(crate) fn try_take(&self, msg: Out<'_>) -> Take<'_> {
         self.take(msg, true)
     }
 
@@ -297,7 +328,7 @@ impl Wire {
     /// whether the caller should [`flush_due`](Self::flush_due) the wire
     /// once it has let go of the state.
     pub(crate) fn try_encode(&self, msg: &Message) -> Encoded {
-        match self.take(msg, false) {
+        match self.take(Out::Msg(msg), false) {
             Take::Encoded => Encoded::Yes,
             Take::Flush(_) => Encoded::FlushDue,
             Take::Queue | Take::Write(_) => Encoded::No,
@@ -314,7 +345,7 @@ impl Wire {
         }
     }
 
-    fn take(&self, msg: &Message, may_write: bool) -> Take<'_> {
+    fn take(&self, msg: Out<'_>, may_write: bool) -> Take<'_> {
         let Some(mut w) = self.state.try_lock() else {
             return Take::Queue;
         };
@@ -340,7 +371,7 @@ impl Wire {
         if ahead >= ENCODE_AHEAD {
             return Take::Queue;
         }
-        w.conn.send_message(msg);
+        msg.encode(&mut w.conn);
         self.sent();
         if empty {
             w.encoded = 0;
@@ -384,14 +415,24 @@ impl Wire {
     }
 
     /// Encodes `msg` and writes what the kernel takes without waiting; the
-    /// rest (and any error) goes to the driver.
-    pub(crate) fn send_direct(&self, mut guard: MutexGuard<'_, WireState>, msg: &Message) {
+    /// rest (and any error) goes to the driver. A large body still in the
+    /// application's buffer ([`Out::Slice`]) is written from there, and
+    /// only what the kernel did not take is copied.
+    pub(crate) fn send_direct(&self, mut guard: MutexGuard<'_, WireState>, msg: Out<'_>) {
         let w = &mut *guard;
-        w.conn.send_message(msg);
         self.sent();
-        let r = match &w.io {
-            Some(io) => write_some(&mut w.conn, |bufs| io.try_write_vectored(bufs)),
-            None => Ok(()),
+        let r = match (&w.io, msg) {
+            (Some(io), Out::Slice(body)) if body.len() >= DIRECT_SLICE => {
+                write_slice(&mut w.conn, body, |bufs| io.try_write_vectored(bufs))
+            }
+            (Some(io), _) => {
+                msg.encode(&mut w.conn);
+                write_some(&mut w.conn, |bufs| io.try_write_vectored(bufs))
+            }
+            (None, _) => {
+                msg.encode(&mut w.conn);
+                Ok(())
+            }
         };
         let handoff = match r {
             Ok(()) => !w.conn.transmit_is_empty(),
@@ -839,6 +880,47 @@ impl Output for ferromq_proto::Taken {
     fn advance(&mut self, n: usize) {
         ferromq_proto::Taken::advance(self, n)
     }
+}
+
+/// Writes a one-frame message whose body is `body` as far as `write` takes
+/// it without waiting (the connection's output being empty), straight from
+/// `body`; what it does not take is queued in `conn`, framed.
+fn write_slice(
+    conn: &mut Connection,
+    body: &[u8],
+    mut write: impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
+) -> io::Result<()> {
+    debug_assert!(conn.transmit_is_empty());
+    let (header, hlen) = ferromq_proto::wire::frame::header(false, false, body.len());
+    let header = &header[..hlen];
+    let mut done = 0;
+    let total = hlen + body.len();
+    let result = loop {
+        if done == total {
+            break Ok(());
+        }
+        let r = if done < hlen {
+            write(&[IoSlice::new(&header[done..]), IoSlice::new(body)])
+        } else {
+            write(&[IoSlice::new(&body[done - hlen..])])
+        };
+        match r {
+            Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+            Ok(k) => done += k,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    // The rest, for the driver (after an error too: the driver reports it,
+    // and the bytes go nowhere).
+    if done < hlen {
+        conn.send_framed(&header[done..]);
+        conn.send_framed(body);
+    } else if done < total {
+        conn.send_framed(&body[done - hlen..]);
+    }
+    result
 }
 
 /// Writes as much of `out` as `write` takes without waiting; what is
