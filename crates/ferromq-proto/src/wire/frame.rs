@@ -170,20 +170,8 @@ impl FrameDecoder {
 /// Appends a frame header for a body of `len` bytes. The short form is used
 /// up to 255 bytes, as libzmq does.
 pub fn encode_header(out: &mut BytesMut, more: bool, command: bool, len: usize) {
-    let mut flags = 0;
-    if more {
-        flags |= FLAG_MORE;
-    }
-    if command {
-        flags |= FLAG_COMMAND;
-    }
-    if len > 255 {
-        out.put_u8(flags | FLAG_LONG);
-        out.put_u64(len as u64);
-    } else {
-        out.put_u8(flags);
-        out.put_u8(len as u8);
-    }
+    let (h, n) = header(more, command, len);
+    out.put_slice(&h[..n]);
 }
 
 /// A frame header for a body of `len` bytes, as [`encode_header`] appends

@@ -432,17 +432,17 @@ fn direct_wire(p: &Peer) -> Option<Arc<Wire>> {
 fn send_direct<'a>(
     wire: Option<Arc<Wire>>,
     guard: parking_lot::MutexGuard<'a, State>,
-    msg: &Message,
+    msg: Out<'_>,
 ) -> Option<parking_lot::MutexGuard<'a, State>> {
     let Some(wire) = wire else {
         return Some(guard);
     };
-    let taken = match wire.try_take(Out::Msg(msg)) {
+    let taken = match wire.try_take(msg) {
         Take::Queue => false,
         Take::Encoded => true,
         Take::Write(w) => {
             drop(guard);
-            wire.send_direct(w, Out::Msg(msg));
+            wire.send_direct(w, msg);
             return None;
         }
         Take::Flush(w) => {
@@ -1542,19 +1542,10 @@ impl SocketCore {
             return None;
         }
         let wire = p.wire.clone()?;
-        match wire.try_take(Out::Slice(data)) {
-            Take::Encoded => {}
-            Take::Write(w) => {
-                drop(guard);
-                wire.send_direct(w, Out::Slice(data));
-            }
-            Take::Flush(w) => {
-                drop(guard);
-                wire.flush(w);
-            }
-            Take::Queue => return None,
+        match send_direct(Some(wire), guard, Out::Slice(data)) {
+            None => Some(()),
+            Some(_) => None,
         }
-        Some(())
     }
 
     /// As [`try_send`](Self::try_send); `Ok(true)` when the message was
@@ -1803,7 +1794,7 @@ impl SocketCore {
                 full.extend(msg);
                 let mut kick = None;
                 let wire = peers.get(&peer).filter(|p| !p.gone).and_then(direct_wire);
-                let Some(mut guard) = send_direct(wire, guard, &full) else {
+                let Some(mut guard) = send_direct(wire, guard, Out::Msg(&full)) else {
                     // Answering may make the next request readable.
                     self.signal_fd();
                     return Ok(false);
@@ -1874,7 +1865,7 @@ impl SocketCore {
             SocketType::Push | SocketType::Pair | SocketType::Dealer
         ) && link.as_ref().is_some_and(|l| l.flow().is_some());
         let lone = armable && peers.len() == 1;
-        let Some(mut guard) = send_direct(wire, guard, &msg) else {
+        let Some(mut guard) = send_direct(wire, guard, Out::Msg(&msg)) else {
             return Ok(false);
         };
         let msg = match link {
